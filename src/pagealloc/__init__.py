@@ -1,0 +1,18 @@
+"""pagealloc: an executable model of the Linux 6.1 page allocator.
+
+The public API: :class:`Machine` (boot, clone, alloc_pages/free_pages,
+sysctls, views, check), the gfp module, and the errors.
+"""
+from __future__ import annotations
+
+from .errors import InputError, InvariantError, PageAllocError
+from .machine import Machine, parse_size
+from .mm import gfp
+from .mm.mm_init import MachineSpec, NodeSpec
+from .mm.mmzone import MAX_ORDER, MigrateType, ZoneType, pageblock_nr_pages, pageblock_order
+
+__all__ = ["Machine", "MachineSpec", "NodeSpec", "gfp", "PageAllocError", "InputError",
+           "InvariantError", "MigrateType", "ZoneType", "MAX_ORDER", "pageblock_order",
+           "pageblock_nr_pages", "parse_size", "__version__"]
+
+__version__ = "0.1.0"

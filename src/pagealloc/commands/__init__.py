@@ -1,0 +1,1 @@
+"""Subcommands of the CLI, one module each (registered by cli.build_parser)."""

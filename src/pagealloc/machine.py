@@ -1,0 +1,166 @@
+"""Machine: the object a user holds — CPUs, memory, sysctls, views, alloc and free.
+
+Not a kernel file: the facade over the model in pagealloc.mm. It builds a
+machine from a size, an e820 map or a real zoneinfo, applies sysctl writes
+through the kernel's handlers, renders the /proc views and exposes
+alloc_pages/free_pages with an explicit CPU.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .errors import PageAllocError
+from .mm import page_alloc as pa
+from .mm.page_alloc import __alloc_pages as _alloc_pages, __free_pages as _free_pages
+from .mm.core import MM
+from .mm.memmap import PG_buddy, PG_head, PG_pcp
+from .mm.mm_init import MachineSpec, NodeSpec, boot
+from .mm.mmzone import MAX_ORDER, PAGE_SIZE, Zone
+
+__all__ = ["Machine", "parse_size"]
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
+          "MB": 1 << 20, "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
+          "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from "4G", "512M", "1T", "1048576" (memparse-like, binary units)."""
+    if isinstance(text, int):
+        return text
+    s = str(text).strip().upper()
+    num = s.rstrip("BKMGTI")
+    unit = s[len(num):]
+    try:
+        value = float(num)
+    except ValueError:
+        raise PageAllocError(f"invalid size {text!r}: expected a number with K, M, G or T") from None
+    if unit not in _UNITS:
+        raise PageAllocError(f"invalid size {text!r}: unknown unit {unit!r}")
+    return int(value * _UNITS[unit])
+
+
+class Machine:
+    """A simulated machine running the Linux 6.1 page allocator."""
+
+    def __init__(self, mm: MM, spec: MachineSpec | None = None) -> None:
+        self.mm = mm
+        self.spec = spec
+        self.default_cpu = 0
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: MachineSpec) -> "Machine":
+        return cls(boot(spec), spec)
+
+    @classmethod
+    def boot(cls, mem: str | int = "4G", cpus: int = 1, nodes: int = 1,
+             cpu_nodes: Iterable[int] | None = None, thp: str = "always",
+             cmdline: str = "", e820: str | None = None, sysctls: Iterable[str] = (),
+             seed: int = 0, profile: str = "x86_64") -> "Machine":
+        """Boot a machine like qemu's q35 with ``mem`` of RAM (see sources/layout.py)."""
+        from .sources.layout import spec_from_args
+        spec = spec_from_args(mem=mem, cpus=cpus, nodes=nodes, cpu_nodes=cpu_nodes, thp=thp,
+                              cmdline=cmdline, e820=e820, seed=seed, profile=profile)
+        m = cls.from_spec(spec)
+        for s in sysctls:
+            m.write_sysctl_assignment(s)
+        return m
+
+    @classmethod
+    def from_zoneinfo(cls, path: str, cpus: int | None = None, thp: str = "always",
+                      sysctls: Iterable[str] = ()) -> "Machine":
+        """Clone a real machine from its /proc/zoneinfo (see sources/zoneinfo.py)."""
+        from .sources.zoneinfo import machine_from_zoneinfo
+        m = machine_from_zoneinfo(path, cpus=cpus, thp=thp)
+        for s in sysctls:
+            m.write_sysctl_assignment(s)
+        return m
+
+    # --- allocation API -----------------------------------------------------------------
+    def _cpu(self, cpu: int | None) -> int:
+        mm = self.mm
+        c = self.default_cpu if cpu is None else cpu
+        if not 0 <= c < mm.nr_cpu_ids or not mm.cpu_online[c]:
+            raise PageAllocError(f"cpu {c} is not online (online: {mm.online_cpus()})")
+        return c
+
+    def alloc_pages(self, gfp: int, order: int = 0, cpu: int | None = None,
+                    nid: int | None = None, nodemask: Iterable[int] | None = None) -> int | None:
+        """alloc_pages(): the pfn of a 2^order block, or None on failure."""
+        mm = self.mm
+        mm.cpu = self._cpu(cpu)
+        if not 0 <= order < MAX_ORDER:
+            raise PageAllocError(f"order {order} out of range 0..{MAX_ORDER - 1}")
+        pref = mm.cpu_to_node[mm.cpu] if nid is None else nid
+        nm = None if nodemask is None else frozenset(nodemask)
+        pfn = _alloc_pages(mm, int(gfp), order, pref, nm)
+        return None if pfn < 0 else pfn
+
+    def free_pages(self, pfn: int, order: int = 0, cpu: int | None = None) -> bool:
+        """__free_pages(): False (and a Bad page report) when the block is not allocated."""
+        mm = self.mm
+        mm.cpu = self._cpu(cpu)
+        if not 0 <= pfn < mm.mem.npfn:
+            raise PageAllocError(f"pfn {pfn:#x} is outside the machine (0..{mm.mem.npfn - 1:#x})")
+        before = mm.nr_bad_pages
+        _free_pages(mm, pfn, order)
+        return mm.nr_bad_pages == before
+
+    def drain_all_pages(self) -> None:
+        pa.drain_all_pages(self.mm, None)
+
+    # --- sysctls and views --------------------------------------------------------------
+    def write_sysctl(self, name: str, value: str) -> None:
+        from .sysctl import write_sysctl
+        write_sysctl(self, name, value)
+
+    def read_sysctl(self, name: str) -> str:
+        from .sysctl import read_sysctl
+        return read_sysctl(self, name)
+
+    def write_sysctl_assignment(self, text: str) -> None:
+        if "=" not in text:
+            raise PageAllocError(f"sysctl {text!r}: expected vm.NAME=VALUE")
+        name, value = text.split("=", 1)
+        self.write_sysctl(name.strip(), value.strip())
+
+    def show(self, view: str) -> str:
+        """Render a /proc or debugfs view in the kernel's format."""
+        from .procfs import render
+        return render(self, view)
+
+    def check(self) -> None:
+        """Raise InvariantError if any invariant of the model is broken (see invariants.py)."""
+        from .invariants import check
+        check(self.mm)
+
+    # --- convenience --------------------------------------------------------------------
+    @property
+    def zones(self) -> list[Zone]:
+        return self.mm.zones
+
+    def zone(self, name: str, nid: int = 0) -> Zone:
+        for z in self.mm.nodes[nid].node_zones:
+            if z.name.lower() == name.lower():
+                return z
+        raise PageAllocError(f"no zone {name!r} on node {nid}")
+
+    def page_state(self, pfn: int) -> str:
+        f = self.mm.mem.flags[pfn]
+        if f & PG_buddy:
+            return "buddy"
+        if f & PG_pcp:
+            return "pcp"
+        if f & PG_head:
+            return "allocated"
+        from .mm.debug import describe_page
+        return describe_page(self.mm, pfn)
+
+    def total_pages(self) -> int:
+        return sum(z.present_pages for z in self.mm.zones)
+
+    def __repr__(self) -> str:
+        mm = self.mm
+        return (f"<Machine {len(mm.nodes)} node(s), {mm.nr_cpu_ids} cpu(s), "
+                f"{self.total_pages() * PAGE_SIZE >> 20} MiB present>")

@@ -1,0 +1,129 @@
+"""The global state of the modelled mm/: what the kernel keeps in globals.
+
+Not a kernel file: the kernel spreads this state over globals in
+mm/page_alloc.c (min_free_kbytes, watermark_*_factor, gfp_allowed_mask,
+page_group_by_mobility_disabled ...), mm/vmstat.c (vm_event_states),
+include/linux/nodemask.h (node_states) and the per-CPU areas. The model
+gathers it in one object, :class:`MM`, which every mm function takes as its
+first argument, so that several machines can live in one process.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any, Callable
+
+from .memmap import MemMap
+from .mmzone import PgData, Zone, ZoneType
+from .vmstat import VM_EVENT_ITEMS
+
+__all__ = ["MM", "PROFILE_ZONES", "BadPageReport"]
+
+# enum zone_type per build profile (kernel zone_idx order).
+PROFILE_ZONES: dict[str, tuple[ZoneType, ...]] = {
+    "x86_64": (ZoneType.DMA, ZoneType.DMA32, ZoneType.NORMAL, ZoneType.MOVABLE, ZoneType.DEVICE),
+    "i386": (ZoneType.DMA, ZoneType.NORMAL, ZoneType.HIGHMEM, ZoneType.MOVABLE, ZoneType.DEVICE),
+}
+
+
+class BadPageReport:
+    """One "BUG: Bad page state" report (mm/page_alloc.c:bad_page)."""
+
+    __slots__ = ("pfn", "reason", "text")
+
+    def __init__(self, pfn: int, reason: str, text: str) -> None:
+        self.pfn = pfn
+        self.reason = reason
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<BadPage pfn {self.pfn:#x}: {self.reason}>"
+
+
+class MM:
+    """Global mm state of one simulated machine."""
+
+    def __init__(self, *, profile: str = "x86_64", cma: bool = False, seed: int = 0) -> None:
+        if profile not in PROFILE_ZONES:
+            raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILE_ZONES)})")
+        self.profile = profile
+        self.zone_types = PROFILE_ZONES[profile]
+        self.MAX_NR_ZONES = len(self.zone_types)
+        self.ZONE_NORMAL = self.zone_types.index(ZoneType.NORMAL)
+        self.ZONE_MOVABLE = self.zone_types.index(ZoneType.MOVABLE)
+        self.ZONE_DMA32 = (self.zone_types.index(ZoneType.DMA32)
+                           if ZoneType.DMA32 in self.zone_types else -1)
+        self.cma_enabled = cma
+        self.mem: MemMap = MemMap(0, 0)
+        self.nodes: list[PgData] = []
+        self.zones: list[Zone] = []
+        self.pfn_zone_cache: dict[int, Zone] = {}
+        self.node_distance: list[list[int]] = []
+        # CPUs
+        self.nr_cpu_ids = 1
+        self.cpu_online: list[bool] = [True]
+        self.cpu_to_node: list[int] = [0]
+        self.cpu = 0                      # smp_processor_id() of the running context
+        self.in_interrupt = False
+        self.preempt_rt = False
+        # counters
+        self.events: list[int] = [0] * len(VM_EVENT_ITEMS)
+        # tunables (kernel defaults)
+        self.min_free_kbytes = 1024
+        self.user_min_free_kbytes = -1
+        self.watermark_scale_factor = 10
+        self.watermark_boost_factor = 15000
+        self.lowmem_reserve_ratio: list[int] = [256, 256, 32, 0, 0]
+        self.percpu_pagelist_high_fraction = 0
+        self.extfrag_threshold = 500
+        self.compaction_proactiveness = 20
+        self.zone_reclaim_mode = 0
+        self.stat_interval = 1
+        self.totalreserve_pages = 0
+        self.page_group_by_mobility_disabled = False
+        self.gfp_allowed_mask = (1 << 27) - 1
+        self.thp = "always"
+        self.khugepaged_running = True
+        # randomness (shuffle); always seeded
+        self.rng = random.Random(seed)
+        self.shuffle = False
+        self.shuffle_rand = 0
+        self.shuffle_rand_bits = 0
+        # observers
+        self.trace: Any = None            # tracepoints.Tracer when tracing is on
+        self.explain: list[str] | None = None
+        self.bad_pages: list[BadPageReport] = []
+        self.nr_bad_pages = 0
+        self.log: list[str] = []          # printk
+        self.log_cb: Callable[[str], None] | None = None
+        # hooks for the parts of mm/ outside page_alloc.c
+        self.reporting: Any = None        # page_reporting device state
+        self.page_owner: Any = None
+        self.wakeup_kswapd_cb: Callable[..., None] | None = None
+        self.kswapd_wakeups = 0
+        self.pcp_trylock_failures = 0
+        self.lock = threading.RLock()     # zone->lock / pcp locks (one lock: see docs)
+
+    # --- helpers ---------------------------------------------------------------------
+    def printk(self, line: str) -> None:
+        self.log.append(line)
+        if self.log_cb is not None:
+            self.log_cb(line)
+
+    def nr_online_nodes(self) -> int:
+        return sum(1 for n in self.nodes if n.online)
+
+    def online_cpus(self) -> list[int]:
+        return [c for c in range(self.nr_cpu_ids) if self.cpu_online[c]]
+
+    def num_online_cpus(self) -> int:
+        return sum(self.cpu_online)
+
+    def populated_zones(self) -> list[Zone]:
+        return [z for z in self.zones if z.present_pages]
+
+    def zone_of_pfn(self, pfn: int) -> Zone | None:
+        for z in self.zones:
+            if z.zone_start_pfn <= pfn < z.zone_end_pfn:
+                return z
+        return None

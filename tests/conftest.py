@@ -1,0 +1,15 @@
+"""Shared fixtures: the oracle captures of the real kernel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ORACLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "oracle"
+
+
+@pytest.fixture(scope="session")
+def oracle() -> Path:
+    if not ORACLE.is_dir():
+        pytest.skip("oracle captures not available")
+    return ORACLE
