@@ -11,7 +11,7 @@ from typing import Iterable
 
 from .errors import PageAllocError
 from .mm import page_alloc as pa
-from .mm.page_alloc import __alloc_pages as _alloc_pages, __free_pages as _free_pages
+from .mm.page_alloc import __alloc_pages as _alloc_pages, alloc_pages_fast, free_pages_fast
 from .mm.core import MM
 from .mm.memmap import PG_buddy, PG_head, PG_pcp
 from .mm.mm_init import MachineSpec, NodeSpec, boot
@@ -47,6 +47,7 @@ class Machine:
         self.mm = mm
         self.spec = spec
         self.default_cpu = 0
+        mm.update_pb_zone()
 
     # --- construction --------------------------------------------------------------------
     @classmethod
@@ -89,22 +90,30 @@ class Machine:
                     nid: int | None = None, nodemask: Iterable[int] | None = None) -> int | None:
         """alloc_pages(): the pfn of a 2^order block, or None on failure."""
         mm = self.mm
-        mm.cpu = self._cpu(cpu)
-        if not 0 <= order < MAX_ORDER:
+        c = self.default_cpu if cpu is None else cpu
+        if c >= mm.nr_cpu_ids or c < 0 or not mm.cpu_online[c]:
+            self._cpu(c)
+        mm.cpu = c
+        if order < 0 or order >= MAX_ORDER:
             raise PageAllocError(f"order {order} out of range 0..{MAX_ORDER - 1}")
-        pref = mm.cpu_to_node[mm.cpu] if nid is None else nid
-        nm = None if nodemask is None else frozenset(nodemask)
-        pfn = _alloc_pages(mm, int(gfp), order, pref, nm)
+        pref = mm.cpu_to_node[c] if nid is None else nid
+        if nodemask is None:
+            pfn = alloc_pages_fast(mm, gfp, order, pref)
+        else:
+            pfn = _alloc_pages(mm, int(gfp), order, pref, frozenset(nodemask))
         return None if pfn < 0 else pfn
 
     def free_pages(self, pfn: int, order: int = 0, cpu: int | None = None) -> bool:
         """__free_pages(): False (and a Bad page report) when the block is not allocated."""
         mm = self.mm
-        mm.cpu = self._cpu(cpu)
-        if not 0 <= pfn < mm.mem.npfn:
+        c = self.default_cpu if cpu is None else cpu
+        if c >= mm.nr_cpu_ids or c < 0 or not mm.cpu_online[c]:
+            self._cpu(c)
+        mm.cpu = c
+        if pfn < 0 or pfn >= mm.mem.npfn:
             raise PageAllocError(f"pfn {pfn:#x} is outside the machine (0..{mm.mem.npfn - 1:#x})")
         before = mm.nr_bad_pages
-        _free_pages(mm, pfn, order)
+        free_pages_fast(mm, pfn, order)
         return mm.nr_bad_pages == before
 
     def drain_all_pages(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .mm.gfp import __GFP_NOWARN
-from .mm.page_alloc import __alloc_pages as _alloc_pages, __free_pages as _free_pages
+from .mm.page_alloc import alloc_pages_fast, free_pages_fast
 from .sources.fldump import FlDump, apply_checkpoint, compare_checkpoint, parse_fldump
 
 __all__ = ["VerifyResult", "verify_capture", "run_script"]
@@ -91,7 +91,7 @@ def run_script(machine, dump: FlDump, result: VerifyResult) -> None:
             mm.cpu = op.cpu
             if op.kind == "A":
                 explain.clear()
-                pfn = _alloc_pages(mm, op.gfp | __GFP_NOWARN, op.order, mm.cpu_to_node[op.cpu], None)
+                pfn = alloc_pages_fast(mm, op.gfp | __GFP_NOWARN, op.order, mm.cpu_to_node[op.cpu])
                 kernel = op.pfn if op.pfn else -1
                 ph.total += 1
                 result.allocations_total += 1
@@ -116,7 +116,7 @@ def run_script(machine, dump: FlDump, result: VerifyResult) -> None:
                 if blk is None:
                     continue   # the allocation failed in the model: nothing to free
                 before = mm.nr_bad_pages
-                _free_pages(mm, blk[0], blk[1])
+                free_pages_fast(mm, blk[0], blk[1])
                 if mm.nr_bad_pages != before:
                     result.bad_frees += 1
     finally:

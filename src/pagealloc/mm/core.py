@@ -57,7 +57,11 @@ class MM:
         self.mem: MemMap = MemMap(0, 0)
         self.nodes: list[PgData] = []
         self.zones: list[Zone] = []
-        self.pfn_zone_cache: dict[int, Zone] = {}
+        # page_zone() by pageblock (None where a pageblock straddles zones); rebuilt by
+        # update_pb_zone() whenever zone spans change.
+        self.pb_zone: list[Zone | None] = []
+        # prepare_alloc_pages results per (gfp, node) for the fast path
+        self.ac_cache: dict = {}
         self.node_distance: list[list[int]] = []
         # CPUs
         self.nr_cpu_ids = 1
@@ -121,6 +125,34 @@ class MM:
 
     def populated_zones(self) -> list[Zone]:
         return [z for z in self.zones if z.present_pages]
+
+    def update_pb_zone(self) -> None:
+        """Rebuild the pageblock -> zone map and drop cached allocation contexts."""
+        from .mmzone import pageblock_order
+        nblocks = (self.mem.npfn + (1 << pageblock_order) - 1) >> pageblock_order
+        pbz: list[Zone | None] = [None] * nblocks
+        for z in self.zones:
+            if not z.spanned_pages or z.type.name == "DEVICE":
+                continue
+            first = z.zone_start_pfn >> pageblock_order
+            last = (z.zone_end_pfn - 1) >> pageblock_order
+            for b in range(first, last + 1):
+                pbz[b] = z
+            # blocks shared with another zone's span are ambiguous
+        for z in self.zones:
+            if not z.spanned_pages or z.type.name == "DEVICE":
+                continue
+            for pfn in (z.zone_start_pfn, z.zone_end_pfn - 1):
+                b = pfn >> pageblock_order
+                bs, be = b << pageblock_order, (b + 1) << pageblock_order
+                if bs < z.zone_start_pfn or be > z.zone_end_pfn:
+                    other = [o for o in self.zones if o is not z and o.spanned_pages
+                             and o.zone_start_pfn < be and o.zone_end_pfn > bs
+                             and o.type.name != "DEVICE"]
+                    if other:
+                        pbz[b] = None
+        self.pb_zone = pbz
+        self.ac_cache.clear()
 
     def zone_of_pfn(self, pfn: int) -> Zone | None:
         for z in self.zones:

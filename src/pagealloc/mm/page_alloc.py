@@ -28,6 +28,7 @@ from .mmzone import (MAX_ORDER, MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
                      MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
                      MIGRATE_UNMOVABLE, NR_PCP_LISTS, PAGE_ALLOC_COSTLY_ORDER,
                      PCP_BATCH_SCALE_MAX, WMARK_HIGH, WMARK_MIN, ZONE_BOOSTED_WATERMARK,
+                     ZONE_RECLAIM_ACTIVE,
                      Zone, fallbacks, order_to_pindex, pageblock_nr_pages, pageblock_order,
                      pcp_allowed_order, pindex_to_order)
 from .pcp import PerCpuPages, nr_pcp_free, nr_pcp_high
@@ -44,6 +45,7 @@ __all__ = [
     "drain_pages_zone", "drain_pages", "drain_all_pages", "reserve_highatomic_pageblock",
     "unreserve_highatomic_pageblock", "split_page", "__free_pages_core", "mod_zone_freepage_state",
     "prepare_alloc_pages", "alloc_flags_nofragment", "set_pageblock_migratetype",
+    "alloc_pages_fast", "free_pages_fast",
 ]
 
 FPI_NONE = 0
@@ -1077,13 +1079,12 @@ def free_unref_page_list(mm, pfns: list[int]) -> None:
 
 def _page_zone(mm, pfn: int) -> Zone:
     """page_zone(): the zone whose span holds pfn (cached by pageblock)."""
-    z = mm.pfn_zone_cache.get(pfn >> pageblock_order)
-    if z is not None and z.zone_start_pfn <= pfn < z.zone_end_pfn:
+    z = mm.pb_zone[pfn >> pageblock_order]
+    if z is not None:
         return z
     z = mm.zone_of_pfn(pfn)
     if z is None:
         raise ValueError(f"pfn {pfn:#x} is in no zone")
-    mm.pfn_zone_cache[pfn >> pageblock_order] = z
     return z
 
 
@@ -1153,3 +1154,111 @@ def drain_all_pages(mm, zone: Zone | None = None) -> None:
         for z in zones:
             if z.pcp and z.pcp[cpu].count:
                 drain_pages_zone(mm, cpu, z)
+
+
+# --------------------------------------------------------------------------------------
+# The fast path, inlined.
+#
+# alloc_pages_fast / free_pages_fast make exactly the decisions of
+# __alloc_pages / __free_pages for the commonest case (first eligible zone
+# passes its watermark, its pcp list holds a block, nothing traced or
+# explained) with the calls flattened, and hand every other case to the
+# general functions above at the point where the cases part. They are a
+# performance device, not a second model: tests drive both on the same
+# operations and compare the machines' states.
+
+
+def _alloc_context_cached(mm, gfp: int, preferred_nid: int):
+    """prepare_alloc_pages + alloc_flags_nofragment, memoised per (gfp, node).
+
+    The cache is dropped whenever zonelists, node states or mobility
+    grouping change (mm.ac_cache.clear()).
+    """
+    key = (gfp, preferred_nid)
+    ent = mm.ac_cache.get(key)
+    if ent is None:
+        ac, alloc_flags = prepare_alloc_pages(mm, gfp, 0, preferred_nid, None)
+        if ac.preferred_idx < 0:
+            ent = (None, 0, 0, 0, 0)
+        else:
+            alloc_flags |= alloc_flags_nofragment(mm, ac.zonelist[ac.preferred_idx], gfp)
+            ent = (ac.zonelist[ac.preferred_idx], ac.highest_zoneidx, ac.migratetype,
+                   alloc_flags, ac.preferred_idx)
+        mm.ac_cache[key] = ent
+    return ent
+
+
+def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
+    """__alloc_pages() with the pcp-hit case inlined (see the block comment above)."""
+    gfp &= mm.gfp_allowed_mask
+    if order <= 3 and mm.trace is None and mm.explain is None:
+        ent = mm.ac_cache.get((gfp, preferred_nid))
+        if ent is None:
+            ent = _alloc_context_cached(mm, gfp, preferred_nid)
+        zone, hz, mt, alloc_flags, _ = ent
+        if zone is not None and (not mm.cma_enabled or alloc_flags & ALLOC_CMA
+                                 or mt != MIGRATE_MOVABLE):
+            pcp = zone.pcp[mm.cpu]
+            lst = pcp.lists[MIGRATE_PCPTYPES * order + mt]
+            if lst and not pcp.locked:
+                free = zone.vm_free
+                if free < 0:
+                    free = 0
+                mark = zone._watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.watermark_boost
+                ok = False
+                if not order:
+                    reserved = zone.nr_reserved_highatomic
+                    if mm.cma_enabled and not alloc_flags & ALLOC_CMA:
+                        reserved += zone.vm_free_cma
+                    ok = free - (free if free < reserved else reserved) > mark + zone.lowmem_reserve[hz]
+                if ok or zone_watermark_fast(mm, zone, order, mark, hz, alloc_flags, gfp):
+                    # rmqueue_pcplist, pcp hit
+                    pcp.free_factor >>= 1
+                    pfn = lst.pop()
+                    pcp.count -= 1 << order
+                    mm.events[EV_PGALLOC + zone.idx] += 1 << order
+                    ev = zone.numa_events
+                    ev[0] += 1
+                    if zone.nid == mm.cpu_to_node[mm.cpu]:
+                        ev[4] += 1
+                    else:
+                        ev[5] += 1
+                    if zone.flags & ZONE_BOOSTED_WATERMARK:
+                        zone.flags &= ~ZONE_BOOSTED_WATERMARK
+                        wakeup_kswapd(mm, zone, 0, 0, zone.idx)
+                    mem = mm.mem
+                    mem.flags[pfn] = PG_head
+                    mem.order[pfn] = order
+                    if mm.page_owner is not None:
+                        mm.page_owner.set_page_owner(mm, pfn, order, gfp)
+                    return pfn
+    return __alloc_pages(mm, gfp, order, preferred_nid, None)
+
+
+def free_pages_fast(mm, pfn: int, order: int) -> None:
+    """__free_pages() with the pcp free inlined (see the block comment above)."""
+    mem = mm.mem
+    if (order <= 3 and mm.trace is None and mem.flags[pfn] == PG_head
+            and mem.order[pfn] == order and mm.page_owner is None):
+        mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
+        if mt < MIGRATE_PCPTYPES:
+            zone = mm.pb_zone[pfn >> pageblock_order]
+            if zone is not None:
+                pcp = zone.pcp[mm.cpu]
+                if not pcp.locked:
+                    mem.mt[pfn] = mt
+                    # free_unref_page_commit
+                    mm.events[EV_PGFREE] += 1 << order
+                    pindex = MIGRATE_PCPTYPES * order + mt
+                    pcp.lists[pindex].append(pfn)
+                    mem.flags[pfn] = PG_pcp
+                    pcp.count += 1 << order
+                    free_high = pcp.free_factor and order
+                    high = pcp.high
+                    if free_high or zone.flags & ZONE_RECLAIM_ACTIVE:
+                        high = nr_pcp_high(pcp, zone, bool(free_high))
+                    if pcp.count >= high:
+                        free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch,
+                                                                 bool(free_high)), pcp, pindex)
+                    return
+    __free_pages(mm, pfn, order)

@@ -384,7 +384,7 @@ def apply_checkpoint(machine, dump: FlDump, tag: str = "before") -> None:
             z.vm_free = free_pages
             z.nr_reserved_highatomic = sum(1 for mt in zs.blocks.values()
                                            if mt == MIGRATE_HIGHATOMIC) * pageblock_nr_pages
-    mm.pfn_zone_cache.clear()
+    mm.update_pb_zone()
 
 
 def load_fldump(machine, path: str, tag: str = "before") -> FlDump:

@@ -1,0 +1,133 @@
+"""Named benchmarks behind `pagealloc bench NAME` (and the scripts in bench/).
+
+Not a kernel file. Each returns a dict with at least ``name`` and
+``ops_per_s`` (pairs per second for pair benchmarks); ``boot`` adds
+``seconds`` and ``peak_rss_bytes``. Figures go in the README's Performance
+section with the commit they were taken at; tests never assert on time.
+"""
+from __future__ import annotations
+
+import random
+import resource
+import time
+
+__all__ = ["BENCHMARKS", "run_benchmark"]
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def bench_pcp(n: int = 1_000_000, mem: str = "1G") -> dict:
+    """order-0 alloc+free pairs on the pcp fast path, every counter kept, tracing off."""
+    from . import Machine, gfp
+    m = Machine.boot(mem=mem, cpus=1)
+    alloc = m.alloc_pages
+    free = m.free_pages
+    g = gfp.GFP_KERNEL
+    for _ in range(1000):
+        free(alloc(g, 0, 0), 0, 0)
+    t = time.perf_counter()
+    for _ in range(n):
+        free(alloc(g, 0, 0), 0, 0)
+    dt = time.perf_counter() - t
+    m.check()
+    return {"name": "pcp", "ops_per_s": n / dt, "seconds": dt, "pairs": n, "mem": mem,
+            "bytes_per_page": m.mm.mem.nbytes() / m.mm.mem.npfn}
+
+
+def bench_buddy_worst(n: int = 200_000, mem: str = "1G") -> dict:
+    """order-0 pairs through the buddy (pcp bypassed: high 0) that split and merge ten times."""
+    from . import Machine, gfp
+    from .mm.page_alloc import __alloc_pages as alloc_pages, __free_pages as free_pages
+    m = Machine.boot(mem=mem, cpus=1)
+    mm = m.mm
+    for z in mm.zones:      # zone_pcp_disable(): high 0, batch 1 -> every free goes to the buddy
+        for pcp in z.pcp:
+            pcp.high = 0
+            pcp.batch = 1
+            pcp.locked = True   # a held pcp: allocation takes rmqueue_buddy, free free_one_page
+    g = gfp.GFP_HIGHUSER_MOVABLE
+    pfn = alloc_pages(mm, g, 0, 0)
+    free_pages(mm, pfn, 0)
+    t = time.perf_counter()
+    for _ in range(n):
+        free_pages(mm, alloc_pages(mm, g, 0, 0), 0)
+    dt = time.perf_counter() - t
+    for z in mm.zones:
+        for pcp in z.pcp:
+            pcp.locked = False
+    m.check()
+    return {"name": "buddy-worst", "ops_per_s": n / dt, "seconds": dt, "pairs": n, "mem": mem}
+
+
+def bench_mixed(n: int = 400_000, mem: str = "1G", seed: int = 1) -> dict:
+    """orders 0..3 and 9, random frees at 50% occupancy, fallbacks happening."""
+    from . import Machine, gfp
+    from .mm.page_alloc import __alloc_pages as alloc_pages, __free_pages as free_pages
+    m = Machine.boot(mem=mem, cpus=1)
+    mm = m.mm
+    rng = random.Random(seed)
+    total = sum(z.managed_pages for z in mm.zones)
+    target = total // 2
+    orders = rng.choices([0, 1, 2, 3, 9], weights=[70, 12, 8, 6, 4], k=n)
+    gfps = rng.choices([gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE,
+                        gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE], weights=[3, 6, 1], k=n)
+    picks = [rng.random() for _ in range(n)]
+    live: list[tuple[int, int]] = []
+    used = 0
+    ops = 0
+    t = time.perf_counter()
+    for i in range(n):
+        if used > target and live:
+            j = int(picks[i] * len(live))
+            pfn, o = live[j]
+            live[j] = live[-1]
+            live.pop()
+            free_pages(mm, pfn, o)
+            used -= 1 << o
+        else:
+            o = orders[i]
+            pfn = alloc_pages(mm, gfps[i], o, 0)
+            if pfn >= 0:
+                live.append((pfn, o))
+                used += 1 << o
+        ops += 1
+    dt = time.perf_counter() - t
+    fallbacks = sum(1 for _ in ())
+    m.check()
+    return {"name": "mixed", "ops_per_s": ops / dt, "seconds": dt, "ops": ops, "mem": mem,
+            "live_blocks": len(live), "boost_pages": sum(z.watermark_boost for z in mm.zones)}
+
+
+def bench_boot(mem: str = "64G") -> dict:
+    """Boot a machine; seconds and peak RSS of the process."""
+    from . import Machine
+    t = time.perf_counter()
+    m = Machine.boot(mem=mem, cpus=4)
+    dt = time.perf_counter() - t
+    return {"name": "boot", "ops_per_s": 1 / dt, "seconds": dt, "mem": mem,
+            "peak_rss_bytes": _peak_rss(), "bytes_per_page": m.mm.mem.nbytes() / m.mm.mem.npfn}
+
+
+def bench_verify(capture: str = "fl2-m1g-smp1") -> dict:
+    """`pagealloc verify` on an oracle capture: seconds and peak RSS."""
+    from pathlib import Path
+    from .verify import verify_capture
+    base = Path(__file__).resolve().parents[3] / "shared" / "reference" / "oracle" / capture
+    t = time.perf_counter()
+    r = verify_capture(str(base / "fldump.txt"), str(base / "zoneinfo.before.txt"))
+    dt = time.perf_counter() - t
+    return {"name": "verify", "ops_per_s": r.allocations_total / dt, "seconds": dt,
+            "capture": capture, "ok": r.ok, "peak_rss_bytes": _peak_rss()}
+
+
+BENCHMARKS = {"pcp": bench_pcp, "buddy-worst": bench_buddy_worst, "mixed": bench_mixed,
+              "boot": bench_boot, "verify": bench_verify}
+
+
+def run_benchmark(name: str, **kw) -> dict:
+    if name not in BENCHMARKS:
+        from .errors import PageAllocError
+        raise PageAllocError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+    return BENCHMARKS[name](**kw)
