@@ -45,7 +45,9 @@ __all__ = [
     "drain_pages_zone", "drain_pages", "drain_all_pages", "reserve_highatomic_pageblock",
     "unreserve_highatomic_pageblock", "split_page", "__free_pages_core", "mod_zone_freepage_state",
     "prepare_alloc_pages", "alloc_flags_nofragment", "set_pageblock_migratetype",
-    "alloc_pages_fast", "free_pages_fast",
+    "alloc_pages_fast", "free_pages_fast", "__isolate_free_page", "__putback_isolated_page",
+    "split_free_page", "del_page_from_free_list", "move_to_free_list", "free_one_page",
+    "wakeup_kswapd",
 ]
 
 FPI_NONE = 0
@@ -1117,6 +1119,75 @@ def __free_pages_core(mm, zone: Zone, pfn: int, order: int) -> None:
     mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
     free_one_page(mm, zone, pfn, order, mt, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
     mm.events[EV_PGFREE] += n
+
+
+# --------------------------------------------------------------------------------------
+# isolating free pages (compaction's free scanner, page reporting, isolation)
+
+
+def __isolate_free_page(mm, zone: Zone, pfn: int, order: int) -> int:
+    """Take a free block off the buddy lists for a caller that will put it back or use it.
+
+    Models mm/page_alloc.c:__isolate_free_page: outside an isolated pageblock
+    the zone must keep min + 2^order free pages (boost ignored); a block of
+    pageblock_order - 1 or more turns its mergeable pageblocks MOVABLE.
+    Returns 2^order, or 0 when the watermark refuses.
+    """
+    mem = mm.mem
+    if not (mem.flags[pfn] & PG_buddy and mem.order[pfn] == order):
+        raise ValueError(f"__isolate_free_page: pfn {pfn:#x} is not a free block of order {order}")
+    mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
+    if mt != MIGRATE_ISOLATE:
+        watermark = zone._watermark[WMARK_MIN] + (1 << order)
+        if not zone_watermark_ok(mm, zone, 0, watermark, 0, ALLOC_CMA):
+            return 0
+        mod_zone_freepage_state(mm, zone, -(1 << order), mt)
+    del_page_from_free_list(mm, zone, pfn, order)
+    if order >= pageblock_order - 1:
+        end = pfn + (1 << order) - 1
+        p = pfn
+        while p < end:
+            bmt = mem.pageblock[p >> pageblock_order] & PB_MT_MASK
+            if bmt < MIGRATE_PCPTYPES:
+                set_pageblock_migratetype(mm, p, MIGRATE_MOVABLE)
+            p += pageblock_nr_pages
+    return 1 << order
+
+
+def __putback_isolated_page(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
+    """Return an isolated free block to the tail, without a reporting notification.
+
+    Models mm/page_alloc.c:__putback_isolated_page.
+    """
+    __free_one_page(mm, zone, pfn, order, mt, FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL)
+
+
+def split_free_page(mm, zone: Zone, pfn: int, order: int, split_pfn_offset: int) -> int:
+    """Split a free block at an offset so each part can follow its own pageblock's type.
+
+    Models mm/page_alloc.c:split_free_page; returns 0, or -2 (-ENOENT) when
+    the block is no longer a free block of that order.
+    """
+    mem = mm.mem
+    if not split_pfn_offset:
+        return 0
+    if not (mem.flags[pfn] & PG_buddy and mem.order[pfn] == order):
+        return -2
+    mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
+    if mt != MIGRATE_ISOLATE:
+        mod_zone_freepage_state(mm, zone, -(1 << order), mt)
+    del_page_from_free_list(mm, zone, pfn, order)
+    p = pfn
+    end = pfn + (1 << order)
+    while p < end:
+        fmt = mem.pageblock[p >> pageblock_order] & PB_MT_MASK
+        o = min(((p & -p).bit_length() - 1) if p else order, split_pfn_offset.bit_length() - 1)
+        __free_one_page(mm, zone, p, o, fmt, FPI_NONE)
+        p += 1 << o
+        split_pfn_offset -= 1 << o
+        if not split_pfn_offset:
+            split_pfn_offset = end - p
+    return 0
 
 
 # --------------------------------------------------------------------------------------
