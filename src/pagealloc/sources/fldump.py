@@ -82,6 +82,17 @@ class FlDump:
     kind: str = "fl"
 
 
+def open_text(path: str):
+    """Open a text file that may be compressed (.xz, .gz)."""
+    if path.endswith(".xz"):
+        import lzma
+        return lzma.open(path, "rt", encoding="utf-8", errors="replace")
+    if path.endswith(".gz"):
+        import gzip
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
 def _int(tok: str, path: str, ln: int, what: str) -> int:
     try:
         return int(tok, 0)
@@ -102,7 +113,7 @@ def parse_fldump(path: str, cma: bool = False) -> FlDump:
     phase = "a"
     seen_alloc: set[int] = set()
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open_text(path)
     except OSError as e:
         raise InputError(path, 0, f"cannot read: {e.strerror}") from None
     with fh:
