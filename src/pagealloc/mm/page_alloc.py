@@ -1239,23 +1239,25 @@ def drain_all_pages(mm, zone: Zone | None = None) -> None:
 # operations and compare the machines' states.
 
 
-def _alloc_context_cached(mm, gfp: int, preferred_nid: int):
-    """prepare_alloc_pages + alloc_flags_nofragment, memoised per (gfp, node).
+def _alloc_context_cached(mm, key: int, gfp: int, preferred_nid: int):
+    """prepare_alloc_pages + alloc_flags_nofragment, memoised per (gfp, node, cpu).
 
-    The cache is dropped whenever zonelists, node states or mobility
-    grouping change (mm.ac_cache.clear()).
+    The entry also holds what the pcp hit needs: whether rmqueue may use the
+    pcp for this migratetype, the pgalloc counter index and whether the
+    running CPU is local to the zone. The cache is dropped whenever
+    zonelists, node states or mobility grouping change (mm.update_pb_zone).
     """
-    key = (gfp, preferred_nid)
-    ent = mm.ac_cache.get(key)
-    if ent is None:
-        ac, alloc_flags = prepare_alloc_pages(mm, gfp, 0, preferred_nid, None)
-        if ac.preferred_idx < 0:
-            ent = (None, 0, 0, 0, 0)
-        else:
-            alloc_flags |= alloc_flags_nofragment(mm, ac.zonelist[ac.preferred_idx], gfp)
-            ent = (ac.zonelist[ac.preferred_idx], ac.highest_zoneidx, ac.migratetype,
-                   alloc_flags, ac.preferred_idx)
-        mm.ac_cache[key] = ent
+    ac, alloc_flags = prepare_alloc_pages(mm, gfp, 0, preferred_nid, None)
+    if ac.preferred_idx < 0:
+        ent = (None, 0, 0, 0, False, 0, False)
+    else:
+        zone = ac.zonelist[ac.preferred_idx]
+        alloc_flags |= alloc_flags_nofragment(mm, zone, gfp)
+        mt = ac.migratetype
+        pcp_ok = (not mm.cma_enabled or bool(alloc_flags & ALLOC_CMA) or mt != MIGRATE_MOVABLE)
+        ent = (zone, ac.highest_zoneidx, mt, alloc_flags, pcp_ok and mt < MIGRATE_PCPTYPES,
+               EV_PGALLOC + zone.idx, zone.nid == mm.cpu_to_node[mm.cpu])
+    mm.ac_cache[key] = ent
     return ent
 
 
@@ -1263,12 +1265,12 @@ def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
     """__alloc_pages() with the pcp-hit case inlined (see the block comment above)."""
     gfp &= mm.gfp_allowed_mask
     if order <= 3 and mm.trace is None and mm.explain is None:
-        ent = mm.ac_cache.get((gfp, preferred_nid))
+        key = gfp | (preferred_nid << 32) | (mm.cpu << 42)
+        ent = mm.ac_cache.get(key)
         if ent is None:
-            ent = _alloc_context_cached(mm, gfp, preferred_nid)
-        zone, hz, mt, alloc_flags, _ = ent
-        if zone is not None and (not mm.cma_enabled or alloc_flags & ALLOC_CMA
-                                 or mt != MIGRATE_MOVABLE):
+            ent = _alloc_context_cached(mm, key, gfp, preferred_nid)
+        zone, hz, mt, alloc_flags, pcp_ok, ev_idx, local = ent
+        if pcp_ok:
             pcp = zone.pcp[mm.cpu]
             lst = pcp.lists[MIGRATE_PCPTYPES * order + mt]
             if lst and not pcp.locked:
@@ -1276,21 +1278,22 @@ def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
                 if free < 0:
                     free = 0
                 mark = zone._watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.watermark_boost
-                ok = False
                 if not order:
                     reserved = zone.nr_reserved_highatomic
                     if mm.cma_enabled and not alloc_flags & ALLOC_CMA:
                         reserved += zone.vm_free_cma
                     ok = free - (free if free < reserved else reserved) > mark + zone.lowmem_reserve[hz]
+                else:
+                    ok = False
                 if ok or zone_watermark_fast(mm, zone, order, mark, hz, alloc_flags, gfp):
                     # rmqueue_pcplist, pcp hit
                     pcp.free_factor >>= 1
                     pfn = lst.pop()
                     pcp.count -= 1 << order
-                    mm.events[EV_PGALLOC + zone.idx] += 1 << order
+                    mm.events[ev_idx] += 1 << order
                     ev = zone.numa_events
                     ev[0] += 1
-                    if zone.nid == mm.cpu_to_node[mm.cpu]:
+                    if local:
                         ev[4] += 1
                     else:
                         ev[5] += 1
