@@ -12,6 +12,7 @@ from typing import Iterable
 from .errors import PageAllocError
 from .mm import page_alloc as pa
 from .mm.page_alloc import __alloc_pages as _alloc_pages, alloc_pages_fast, free_pages_fast
+from .mm.page_alloc import __alloc_pages_bulk as _alloc_pages_bulk
 from .mm.core import MM
 from .mm.memmap import PG_buddy, PG_head, PG_pcp
 from .mm.mm_init import MachineSpec, NodeSpec, boot
@@ -115,6 +116,27 @@ class Machine:
         before = mm.nr_bad_pages
         free_pages_fast(mm, pfn, order)
         return mm.nr_bad_pages == before
+
+    def alloc_pages_bulk(self, gfp: int, nr_pages: int, cpu: int | None = None,
+                         nid: int | None = None) -> list[int]:
+        """alloc_pages_bulk(): up to nr_pages order-0 pfns (fewer if memory is short)."""
+        mm = self.mm
+        mm.cpu = self._cpu(cpu)
+        pref = mm.cpu_to_node[mm.cpu] if nid is None else nid
+        return _alloc_pages_bulk(mm, int(gfp), pref, None, nr_pages)
+
+    def split_page(self, pfn: int, order: int) -> None:
+        """split_page(): an allocated order-n block becomes 2^n order-0 allocations."""
+        try:
+            pa.split_page(self.mm, pfn, order)
+        except ValueError as e:
+            raise PageAllocError(str(e)) from None
+
+    def free_pages_list(self, pfns: Iterable[int], cpu: int | None = None) -> None:
+        """free_unref_page_list(): free order-0 pages in one batch."""
+        mm = self.mm
+        mm.cpu = self._cpu(cpu)
+        pa.free_unref_page_list(mm, list(pfns))
 
     def drain_all_pages(self) -> None:
         pa.drain_all_pages(self.mm, None)

@@ -45,7 +45,7 @@ __all__ = [
     "drain_pages_zone", "drain_pages", "drain_all_pages", "reserve_highatomic_pageblock",
     "unreserve_highatomic_pageblock", "split_page", "__free_pages_core", "mod_zone_freepage_state",
     "prepare_alloc_pages", "alloc_flags_nofragment", "set_pageblock_migratetype",
-    "alloc_pages_fast", "free_pages_fast", "__isolate_free_page", "__putback_isolated_page",
+    "alloc_pages_fast", "free_pages_fast", "__alloc_pages_bulk", "__rmqueue_pcplist", "__isolate_free_page", "__putback_isolated_page",
     "split_free_page", "del_page_from_free_list", "move_to_free_list", "free_one_page",
     "wakeup_kswapd",
 ]
@@ -525,19 +525,12 @@ def _zone_statistics(mm, preferred: Zone, z: Zone, nr: int) -> None:
         ev[5] += nr
 
 
-def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
-                    alloc_flags: int) -> int:
-    """Take a block from the running CPU's pcp list, refilling it from the buddy.
+def __rmqueue_pcplist(mm, zone: Zone, order: int, mt: int, alloc_flags: int,
+                      pcp: PerCpuPages, lst) -> int:
+    """Take the head of a pcp list, refilling it with rmqueue_bulk when empty.
 
-    Models mm/page_alloc.c:rmqueue_pcplist and __rmqueue_pcplist: fails (so
-    the caller goes to the buddy) when the pcp trylock fails.
+    Models mm/page_alloc.c:__rmqueue_pcplist (refill of max(batch >> order, 2)).
     """
-    pcp = zone.pcp[mm.cpu]
-    if pcp.locked:
-        mm.pcp_trylock_failures += 1
-        return -1
-    pcp.free_factor >>= 1
-    lst = pcp.lists[order_to_pindex(mt, order)]
     if not lst:
         batch = pcp.batch
         if batch > 1:
@@ -548,6 +541,25 @@ def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
             return -1
     pfn = lst.pop()
     pcp.count -= 1 << order
+    return pfn
+
+
+def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
+                    alloc_flags: int) -> int:
+    """Take a block from the running CPU's pcp list, refilling it from the buddy.
+
+    Models mm/page_alloc.c:rmqueue_pcplist: fails (so the caller goes to the
+    buddy) when the pcp trylock fails; every attempt halves free_factor.
+    """
+    pcp = zone.pcp[mm.cpu]
+    if pcp.locked:
+        mm.pcp_trylock_failures += 1
+        return -1
+    pcp.free_factor >>= 1
+    pfn = __rmqueue_pcplist(mm, zone, order, mt, alloc_flags, pcp,
+                            pcp.lists[order_to_pindex(mt, order)])
+    if pfn < 0:
+        return -1
     mm.events[EV_PGALLOC + zone.idx] += 1 << order
     _zone_statistics(mm, preferred, zone, 1)
     return pfn
@@ -892,6 +904,78 @@ def __alloc_pages(mm, gfp: int, order: int, preferred_nid: int, nodemask=None) -
     if tr is not None:
         tr.mm_page_alloc(mm, pfn, order, gfp, ac.migratetype)
     return pfn
+
+
+def __alloc_pages_bulk(mm, gfp: int, preferred_nid: int, nodemask, nr_pages: int,
+                       page_array: list[int] | None = None) -> list[int]:
+    """Allocate up to nr_pages order-0 pages in one pcp lock hold.
+
+    Models mm/page_alloc.c:__alloc_pages_bulk [6.1.y-late]: walks from the
+    preferred zone, needs low + nr_pages, fills from the pcp list (no
+    free_factor halving, no mm_page_alloc events), falls back to a single
+    __alloc_pages for one page. ``page_array`` slots holding -1 are filled
+    in place; the pages allocated are returned.
+    """
+    got: list[int] = []
+    arr = page_array
+    nr_populated = 0
+    while arr is not None and nr_populated < nr_pages and nr_populated < len(arr) and arr[nr_populated] >= 0:
+        nr_populated += 1
+    if nr_pages <= 0 or (arr is not None and nr_pages - nr_populated == 0):
+        return got
+
+    def failed() -> list[int]:
+        pfn = __alloc_pages(mm, gfp, 0, preferred_nid, nodemask)
+        if pfn >= 0:
+            got.append(pfn)
+            if arr is not None:
+                arr[nr_populated] = pfn
+        return got
+
+    if nr_pages - nr_populated == 1 or mm.page_owner is not None:
+        return failed()
+    gfp &= mm.gfp_allowed_mask
+    ac, alloc_flags = prepare_alloc_pages(mm, gfp, 0, preferred_nid, nodemask)
+    if ac.preferred_idx < 0:
+        return got
+    preferred = ac.zonelist[ac.preferred_idx]
+    zone = None
+    for i in range(ac.preferred_idx, len(ac.zonelist)):
+        z = ac.zonelist[i]
+        if z.idx > ac.highest_zoneidx or (nodemask is not None and z.nid not in nodemask):
+            continue
+        if mm.nr_online_nodes() > 1 and z is not preferred and z.nid != preferred.nid:
+            return failed()
+        mark = z.wmark_pages(alloc_flags & ALLOC_WMARK_MASK) + nr_pages
+        if zone_watermark_fast(mm, z, 0, mark, preferred.idx, alloc_flags, gfp):
+            zone = z
+            break
+    if zone is None:
+        return failed()
+    pcp = zone.pcp[mm.cpu]
+    if pcp.locked:
+        mm.pcp_trylock_failures += 1
+        return failed()
+    lst = pcp.lists[order_to_pindex(ac.migratetype, 0)]
+    nr_account = 0
+    while nr_populated < nr_pages:
+        if arr is not None and nr_populated < len(arr) and arr[nr_populated] >= 0:
+            nr_populated += 1
+            continue
+        pfn = __rmqueue_pcplist(mm, zone, 0, ac.migratetype, alloc_flags, pcp, lst)
+        if pfn < 0:
+            if not nr_account:
+                return failed()
+            break
+        nr_account += 1
+        prep_new_page(mm, pfn, 0, gfp, 0)
+        got.append(pfn)
+        if arr is not None:
+            arr[nr_populated] = pfn
+        nr_populated += 1
+    mm.events[EV_PGALLOC + zone.idx] += nr_account
+    _zone_statistics(mm, preferred, zone, nr_account)
+    return got
 
 
 # --------------------------------------------------------------------------------------
