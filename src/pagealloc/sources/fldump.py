@@ -95,7 +95,9 @@ def open_text(path: str):
 
 def _int(tok: str, path: str, ln: int, what: str) -> int:
     try:
-        return int(tok, 0)
+        if tok[:2] == "0x":
+            return int(tok, 16)
+        return int(tok)
     except ValueError:
         raise InputError(path, ln, f"bad {what} {tok!r}") from None
 
@@ -112,6 +114,7 @@ def parse_fldump(path: str, cma: bool = False) -> FlDump:
     d = FlDump(path)
     phase = "a"
     seen_alloc: set[int] = set()
+    gfp_cache: dict[str, int] = {}
     try:
         fh = open_text(path)
     except OSError as e:
@@ -131,10 +134,12 @@ def parse_fldump(path: str, cma: bool = False) -> FlDump:
                         if len(t) < 8 or not t[7].startswith("cpu="):
                             raise InputError(path, ln, "script A needs: index gfp order pfn cpu=N")
                         idx = _int(t[3], path, ln, "index")
-                        try:
-                            g = parse_gfp(t[4])
-                        except ValueError as e:
-                            raise InputError(path, ln, f"bad gfp {t[4]!r}: {e}") from None
+                        g = gfp_cache.get(t[4])
+                        if g is None:
+                            try:
+                                g = gfp_cache[t[4]] = parse_gfp(t[4])
+                            except ValueError as e:
+                                raise InputError(path, ln, f"bad gfp {t[4]!r}: {e}") from None
                         if idx in seen_alloc:
                             raise InputError(path, ln, f"allocation index {idx} appears twice")
                         seen_alloc.add(idx)
