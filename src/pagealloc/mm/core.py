@@ -63,6 +63,9 @@ class MM:
         # prepare_alloc_pages results per (gfp, node) for the fast path
         self.ac_cache: dict = {}
         self.node_distance: list[list[int]] = []
+        # node_states[] (include/linux/nodemask.h): state name -> node ids
+        self.node_states: dict[str, set[int]] = {}
+        self.memblock: Any = None         # mm/memblock.c state kept after boot (mm_init)
         # CPUs
         self.nr_cpu_ids = 1
         self.cpu_online: list[bool] = [True]
@@ -82,7 +85,20 @@ class MM:
         self.extfrag_threshold = 500
         self.compaction_proactiveness = 20
         self.zone_reclaim_mode = 0
+        self.dirty_ratio = 20
+        self.dirty_background_ratio = 10
+        self.dirty_bytes = 0
+        self.dirty_background_bytes = 0
+        self.highmem_is_dirtyable = 0
+        self.overcommit_ratio = 50
+        self.overcommit_kbytes = 0
+        # meminfo fields owned by subsystems the model does not have (swap, vmalloc, ...)
+        self.meminfo_extra: dict[str, int] = {}
+        self.cma_events: dict[str, int] = {"cma_alloc_success": 0, "cma_alloc_fail": 0}
         self.stat_interval = 1
+        self.min_unmapped_ratio = 1
+        self.min_slab_ratio = 5
+        self.sysctl_vm: dict[str, int] = {}   # other /proc/sys/vm values (sysctl.py)
         self.totalreserve_pages = 0
         self.page_group_by_mobility_disabled = False
         self.gfp_allowed_mask = (1 << 27) - 1
@@ -103,12 +119,22 @@ class MM:
         # hooks for the parts of mm/ outside page_alloc.c
         self.reporting: Any = None        # page_reporting device state
         self.page_owner: Any = None
+        self.page_poisoning = False
+        self.debug: Any = None            # debug.DebugState, created on first use
+        self.current: Any = None          # the allocating task (vmscan/oom_kill), if modelled
+        self.clock_ns = 0                 # simulated time
+        self.timers: Any = None           # timers.TimerBase, created on first use
         self.wakeup_kswapd_cb: Callable[..., None] | None = None
         self.kswapd_wakeups = 0
         self.pcp_trylock_failures = 0
         self.lock = threading.RLock()     # zone->lock / pcp locks (one lock: see docs)
 
     # --- helpers ---------------------------------------------------------------------
+    def run_timers(self, now_ns: int) -> None:
+        """Run delayed work due up to now_ns (see timers.py)."""
+        from .timers import run_timers
+        run_timers(self, now_ns)
+
     def printk(self, line: str) -> None:
         self.log.append(line)
         if self.log_cb is not None:

@@ -1,16 +1,27 @@
-"""Boot: zone layout, the memmap, zonelists and the release of free memory to the buddy.
+"""Boot: zone layout, the memmap, zonelists, memblock_free_all and the late-init order.
 
-Models free_area_init / zone_sizes_init (arch/x86/mm/init.c),
-calculate_node_totalpages, find_zone_movable_pfns_for_nodes (movablecore=,
-kernelcore=), build_all_zonelists / find_next_best_node, memmap_init
-(every pageblock MOVABLE), memblock_free_all -> __free_pages_memory, and the
-late-init order of mm/page_alloc.c (setup_per_cpu_pageset,
-init_per_zone_wmark_min, khugepaged's raise).
+Models mm/page_alloc.c as Linux 6.1 boots an x86_64 machine:
+zone_sizes_init (arch/x86/mm/init.c), free_area_init with
+find_zone_movable_pfns_for_nodes, calculate_node_totalpages,
+free_area_init_core (the managed estimate, nr_kernel_pages) and
+memmap_init (pageblocks MOVABLE, "pages in unavailable ranges"),
+check_for_memory / node_states, build_all_zonelists / find_next_best_node,
+memblock_free_all (mm/memblock.c), setup_per_cpu_pageset,
+init_per_zone_wmark_min (postcore), hugepage_init's start_stop_khugepaged
+(mm/huge_memory.c, mm/khugepaged.c), and the freeing of init memory and the
+initrd (free_reserved_area) after both.
 
-Deliberate difference: the kernel frees memory before it has computed the
-final watermarks and frees init memory afterwards; the model does both
-steps at once (clone a real zoneinfo to get a real machine's exact boot
-watermarks, see sources/zoneinfo.py). No deferred struct page init.
+Because the watermarks are computed at postcore, before the kernel frees its
+init sections and the initrd, a booted machine's watermarks and protection
+are a little smaller than its final managed counts imply, exactly as on the
+real kernel (compare zoneinfo.boot and zoneinfo.mfk20000 of the oracle).
+
+Deliberate differences: no deferred struct page init (every page is freed by
+memblock_free_all; the resulting free lists are the same, ascending order-10
+blocks at the list tails); init memory goes straight to the buddy rather than
+through CPU 0's pcp list; kernelcore=mirror is not modelled (no mirrored
+memory); the early reservations follow mm/memblock.py's model of Debian's
+kernel.
 """
 from __future__ import annotations
 
@@ -19,375 +30,597 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .core import MM
+from .memblock import (DEFAULT_INITRD_PAGES, KERNEL_IMAGE_PAGES, KERNEL_INIT_FREED, MAX_DMA_PFN,
+                       MEM_SECTION_ROOTS_PAGES, NODE_DATA_PAGES, NUMA_NO_NODE, PMD_PAGES,
+                       PERCPU_UNIT_KEEP_PAGES, SECTION_PAGES, SECTIONS_PER_ROOT,
+                       SMALL_ALLOC_PAGES, SWIOTLB_PAGES, SWIOTLB_SLOTS_PAGES, MAX_DMA32_PFN,
+                       Memblock, MemRegion, alloc_large_system_hash_pages, log_buf_pages,
+                       memmap_pages_per_section, pcpu_unit_pages)
 from .memmap import LISTS_PER_ZONE, MemMap, PG_absent, PG_reserved
-from .mmzone import (MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, PgData, Zone, ZoneType,
-                     pageblock_nr_pages, pageblock_order)
-from .page_alloc import FPI_SKIP_KASAN_POISON, FPI_TO_TAIL, __free_one_page
+from .mmzone import (MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, PAGE_SHIFT, ZONE_NAMES, PgData,
+                     Zone, ZoneType, pageblock_nr_pages, pageblock_order)
+from .page_alloc import FPI_NONE, FPI_SKIP_KASAN_POISON, FPI_TO_TAIL, __free_one_page
 from .vmstat import EV_PGFREE
-from .watermarks import init_per_zone_wmark_min, setup_zone_pageset
+from .watermarks import (init_per_zone_wmark_min, nr_free_zone_pages, setup_zone_pageset,
+                         start_stop_khugepaged)
 
 __all__ = ["MachineSpec", "NodeSpec", "free_area_init", "memblock_free_all",
-           "build_all_zonelists", "boot", "LOCAL_DISTANCE", "REMOTE_DISTANCE"]
+           "build_all_zonelists", "boot", "find_zone_movable_pfns_for_nodes",
+           "calc_memmap_size", "free_reserved_area", "LOCAL_DISTANCE", "REMOTE_DISTANCE",
+           "MAX_NUMNODES", "N_POSSIBLE", "N_ONLINE", "N_NORMAL_MEMORY", "N_HIGH_MEMORY",
+           "N_MEMORY", "N_CPU"]
 
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
-MAX_NUMNODES = 64
-MAX_DMA_PFN = (16 << 20) >> 12
-MAX_DMA32_PFN = 1 << 20
+MAX_NUMNODES = 64                 # NODES_SHIFT 6 (Debian: no MAXSMP)
+PENALTY_FOR_NODE_WITH_CPUS = 1
+MAX_LOW_PFN_I386 = 0x377FE        # 896 MiB lowmem minus the vmalloc reserve (i386 profile)
+HPAGE_PMD_THP_MIN_TOTALRAM = 512 << (20 - PAGE_SHIFT)   # hugepage_init: THP off below 512 MiB
+
+N_POSSIBLE, N_ONLINE, N_NORMAL_MEMORY, N_HIGH_MEMORY, N_MEMORY, N_CPU = (
+    "possible", "online", "has_normal_memory", "has_high_memory", "has_memory", "has_cpu")
 
 
 @dataclass
 class NodeSpec:
-    """One NUMA node: its memory as pfn ranges, and its CPUs."""
+    """One NUMA node: its memory as pfn ranges (end exclusive), its CPUs, hotpluggability."""
     nid: int
     ranges: list[tuple[int, int]] = field(default_factory=list)
     cpus: list[int] = field(default_factory=list)
+    hotpluggable: bool = False
 
 
 @dataclass
 class MachineSpec:
-    """What a machine is made of, in pfns (end exclusive)."""
+    """What a machine is made of, in pfns (end exclusive), and how its kernel boots.
+
+    ``reserved`` are extra firmware or user memblock reservations;
+    ``device`` ZONE_DEVICE ranges as (nid, start, end). With
+    ``boot_reservations`` the early allocations of Debian's kernel are
+    modelled (mm/memblock.py); without, only ``reserved`` is kept back.
+    """
     nodes: list[NodeSpec]
     reserved: list[tuple[int, int]] = field(default_factory=list)
-    device: list[tuple[int, int, int]] = field(default_factory=list)   # (nid, start, end)
+    device: list[tuple[int, int, int]] = field(default_factory=list)
     distance: list[list[int]] | None = None
     nr_cpus: int = 1
     profile: str = "x86_64"
     movablecore_pages: int = 0
+    movablecore_percent: int = 0
     kernelcore_pages: int = 0
+    kernelcore_percent: int = 0
     movable_node: bool = False
     hotpluggable: list[tuple[int, int]] = field(default_factory=list)
     thp: str = "always"
     shuffle: bool = False
     cma: bool = False
     seed: int = 0
-    max_pfn_extra: int = 0    # memmap room above the boot memory for hotplug
+    max_pfn_extra: int = 0            # memmap room above the boot memory for hotplug
+    boot_reservations: bool = True
+    kernel_base: int = 0x1000          # pfn of _text (16 MiB: CONFIG_PHYSICAL_START, nokaslr)
+    initrd_pages: int = DEFAULT_INITRD_PAGES
+    initrd_end: int | None = None      # pfn; None: top of RAM below 4 GiB, 64 KiB aligned
+    crashkernel: tuple[int, int | None, bool] | None = None   # (pages, base pfn, ,high)
+    log_buf_len: int = 0               # log_buf_len= in bytes
+    swiotlb: bool | None = None        # None: on when memory reaches above 4 GiB
+    cmdline: str = ""
+    ignored_params: list[str] = field(default_factory=list)
+    e820: object | None = None         # sources.e820.E820Table the layout came from
 
 
-def _zone_limits(mm: MM, max_pfn: int) -> list[int]:
-    """zone_sizes_init(): the highest pfn of each zone type (x86)."""
-    limits = []
+# --------------------------------------------------------------------------------------
+# zone layout
+
+
+def _zone_max_pfns(mm: MM, max_pfn: int) -> list[int]:
+    """zone_sizes_init(): max_zone_pfns[] (x86; max_low_pfn = max_pfn on 64-bit)."""
+    max_low_pfn = max_pfn if mm.profile == "x86_64" else min(max_pfn, MAX_LOW_PFN_I386)
+    out = []
     for zt in mm.zone_types:
         if zt == ZoneType.DMA:
-            limits.append(min(MAX_DMA_PFN, max_pfn))
+            out.append(min(MAX_DMA_PFN, max_low_pfn))
         elif zt == ZoneType.DMA32:
-            limits.append(min(MAX_DMA32_PFN, max_pfn))
-        elif zt in (ZoneType.NORMAL, ZoneType.HIGHMEM):
-            limits.append(max_pfn)
+            out.append(min(MAX_DMA32_PFN, max_low_pfn))
+        elif zt == ZoneType.NORMAL:
+            out.append(max_low_pfn)
+        elif zt == ZoneType.HIGHMEM:
+            out.append(max_pfn)
         else:
-            limits.append(0)
-    return limits
-
-
-def _find_zone_movable_pfns(spec: MachineSpec, node_ranges: dict[int, tuple[int, int]],
-                            memory: list[tuple[int, int]], movable_limit: int) -> dict[int, int]:
-    """zone_movable_pfn[] per node for movablecore=/kernelcore=/movable_node.
-
-    Models mm/page_alloc.c:find_zone_movable_pfns_for_nodes (spread
-    kernelcore evenly over nodes, round the movable start up to
-    MAX_ORDER_NR_PAGES).
-    """
-    out: dict[int, int] = {}
-    if spec.movable_node and spec.hotpluggable:
-        for nid, (s, e) in node_ranges.items():
-            for hs, he in spec.hotpluggable:
-                if s <= hs < e:
-                    out[nid] = hs if nid not in out else min(out[nid], hs)
-        return out
-    total = sum(e - s for s, e in memory)
-    required_kernelcore = 0
-    if spec.movablecore_pages:
-        movable = spec.movablecore_pages
-        movable = (movable + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
-        movable = min(movable, total)
-        required_kernelcore = total - movable
-    if spec.kernelcore_pages:
-        required_kernelcore = max(required_kernelcore, spec.kernelcore_pages)
-    if not required_kernelcore or required_kernelcore >= total:
-        return out
-    usable_nodes = [nid for nid, (s, e) in sorted(node_ranges.items()) if e > s]
-    kernelcore_remaining = required_kernelcore
-    # restart loop as the kernel's: spread evenly, nodes too small give their all
-    pending = list(usable_nodes)
-    node_mem = {nid: [(max(s, node_ranges[nid][0]), min(e, node_ranges[nid][1]))
-                      for s, e in memory if min(e, node_ranges[nid][1]) > max(s, node_ranges[nid][0])]
-                for nid in usable_nodes}
-    for nid in usable_nodes:
-        out[nid] = 0
-    while kernelcore_remaining > 0 and pending:
-        kernelcore_node = kernelcore_remaining // len(pending)
-        next_pending = []
-        for nid in pending:
-            need = kernelcore_node
-            for s, e in node_mem[nid]:
-                start = max(s, out[nid]) if out[nid] else s
-                if start >= e:
-                    continue
-                if start < movable_limit:
-                    # memory below the movable zone's eligible start is kernelcore for free
-                    kernel_pages = min(e, movable_limit) - start
-                    kernelcore_remaining -= min(kernel_pages, kernelcore_remaining)
-                    need -= min(kernel_pages, need)
-                    start = min(e, movable_limit)
-                    if start >= e:
-                        out[nid] = e
-                        continue
-                size = e - start
-                take = min(size, need)
-                out[nid] = start + take
-                kernelcore_remaining -= take
-                need -= take
-                if need <= 0:
-                    break
-            if any(e > out[nid] for s, e in node_mem[nid]):
-                next_pending.append(nid)
-        if next_pending == pending and kernelcore_node == 0:
-            break
-        pending = next_pending
-        if kernelcore_node == 0:
-            break
-    for nid in list(out):
-        v = out[nid]
-        v = (v + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
-        s, e = node_ranges[nid]
-        if v >= e or v == 0:
-            del out[nid]
-        else:
-            out[nid] = max(v, s)
+            out.append(0)
     return out
 
 
-def free_area_init(mm: MM, spec: MachineSpec) -> list[tuple[int, int]]:
-    """Create nodes and zones with their spans and present pages; build the memmap.
+def _pfn_range_for_nid(mb: Memblock, nid: int) -> tuple[int, int]:
+    """get_pfn_range_for_nid(): (0, 0) for a node without memory."""
+    rs = [r for r in mb.memory if r.nid == nid]
+    if not rs:
+        return 0, 0
+    return min(r.start for r in rs), max(r.end for r in rs)
 
-    Returns the memblock free ranges (memory minus reservations) that
-    memblock_free_all will release.
+
+def find_zone_movable_pfns_for_nodes(mm: MM, spec: MachineSpec, mb: Memblock,
+                                     arch_lo: list[int], arch_hi: list[int],
+                                     movable_zone: int) -> dict[int, int]:
+    """The pfn at which ZONE_MOVABLE starts on each node (absent: no Movable zone).
+
+    Models mm/page_alloc.c:find_zone_movable_pfns_for_nodes: movable_node
+    takes every hotpluggable region; otherwise kernelcore= / movablecore=
+    (sizes or percentages) are spread evenly over the memory nodes, memory
+    below the movable zone's lowest pfn counting as kernelcore, with the
+    kernel's restart loop; the result is rounded up to MAX_ORDER_NR_PAGES.
     """
-    memory = sorted((s, e) for n in spec.nodes for s, e in n.ranges if e > s)
-    max_pfn = max((e for s, e in memory), default=0)
-    for _nid, s, e in spec.device:
-        max_pfn = max(max_pfn, e)
-    for s, e in spec.hotpluggable:
-        max_pfn = max(max_pfn, e)
-    npfn = max_pfn + spec.max_pfn_extra
-    npfn = (npfn + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
-    nnodes = max((n.nid for n in spec.nodes), default=0) + 1
-    nzones = nnodes * mm.MAX_NR_ZONES
-    mm.mem = MemMap(npfn, nzones)
-    mem = mm.mem
-    # holes until proven present
-    mem.a_flags[:] = PG_absent
-    for s, e in memory:
-        mem.a_flags[s:e] = PG_reserved
-    mm.nr_cpu_ids = spec.nr_cpus
-    mm.cpu_online = [True] * spec.nr_cpus
-    cpu_to_node = [0] * spec.nr_cpus
-    for n in spec.nodes:
-        for c in n.cpus:
-            cpu_to_node[c] = n.nid
-    mm.cpu_to_node = cpu_to_node
-    # nodes
-    node_ranges: dict[int, tuple[int, int]] = {}
-    for n in spec.nodes:
-        if n.ranges:
-            node_ranges[n.nid] = (min(s for s, _ in n.ranges), max(e for _, e in n.ranges))
-    mem_start = memory[0][0] if memory else 0
-    limits = _zone_limits(mm, max((e for _s, e in memory), default=0))
+    zmp: dict[int, int] = {}
+    memory = mb.memory
+    totalpages = sum(r.end - r.start for r in memory)
+    mem_nodes = sorted({r.nid for r in memory if r.end > r.start})
+    usable_nodes = len(mem_nodes)
+
+    def out2() -> dict[int, int]:
+        res = {}
+        for nid, pfn in zmp.items():
+            pfn = (pfn + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
+            _s, e = _pfn_range_for_nid(mb, nid)
+            if pfn and pfn < e:
+                res[nid] = pfn
+        return res
+
+    if spec.movable_node:
+        for r in memory:
+            if not r.hotplug:
+                continue
+            zmp[r.nid] = min(r.start, zmp[r.nid]) if zmp.get(r.nid) else r.start
+        return out2()
+
+    required_kernelcore = spec.kernelcore_pages
+    required_movablecore = spec.movablecore_pages
+    if spec.kernelcore_percent:
+        required_kernelcore = totalpages * 100 * spec.kernelcore_percent // 10000
+    if spec.movablecore_percent:
+        required_movablecore = totalpages * 100 * spec.movablecore_percent // 10000
+    if required_movablecore:
+        required_movablecore = -(-required_movablecore // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+        required_movablecore = min(totalpages, required_movablecore)
+        corepages = totalpages - required_movablecore
+        required_kernelcore = max(required_kernelcore, corepages)
+    if not required_kernelcore or required_kernelcore >= totalpages:
+        return {}
+    usable_startpfn = arch_lo[movable_zone]
+    while True:
+        kernelcore_node = required_kernelcore // usable_nodes
+        for nid in mem_nodes:
+            if required_kernelcore < kernelcore_node:
+                kernelcore_node = required_kernelcore // usable_nodes
+            kernelcore_remaining = kernelcore_node
+            for r in memory:
+                if r.nid != nid:
+                    continue
+                start_pfn = max(r.start, zmp.get(nid, 0))
+                end_pfn = r.end
+                if start_pfn >= end_pfn:
+                    continue
+                if start_pfn < usable_startpfn:
+                    kernel_pages = min(end_pfn, usable_startpfn) - start_pfn
+                    kernelcore_remaining -= min(kernel_pages, kernelcore_remaining)
+                    required_kernelcore -= min(kernel_pages, required_kernelcore)
+                    if end_pfn <= usable_startpfn:
+                        zmp[nid] = end_pfn
+                        continue
+                    start_pfn = usable_startpfn
+                size_pages = end_pfn - start_pfn
+                if size_pages > kernelcore_remaining:
+                    size_pages = kernelcore_remaining
+                zmp[nid] = start_pfn + size_pages
+                required_kernelcore -= min(required_kernelcore, size_pages)
+                kernelcore_remaining -= size_pages
+                if not kernelcore_remaining:
+                    break
+        usable_nodes -= 1
+        if not (usable_nodes and required_kernelcore > usable_nodes):
+            break
+    return out2()
+
+
+def calc_memmap_size(spanned_pages: int, present_pages: int) -> int:
+    """Pages of struct page a zone is charged at free_area_init_core (an estimate)."""
+    pages = spanned_pages
+    if spanned_pages > present_pages + (present_pages >> 4):
+        pages = present_pages
+    return (pages * 64 + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+
+
+def _adjust_zone_range_for_zone_movable(idx: int, zmovable: int, mv: int, node_end: int,
+                                        movable_hi: int, zs: int, ze: int) -> tuple[int, int]:
+    if not mv:
+        return zs, ze
+    if idx == zmovable:
+        return mv, min(node_end, movable_hi)
+    if zs < mv < ze:
+        return zs, mv
+    if zs >= mv:
+        return ze, ze
+    return zs, ze
+
+
+def _absent(mb: Memblock, nid: int, s: int, e: int) -> int:
+    """__absent_pages_in_range() for one node."""
+    n = e - s
+    for r in mb.memory:
+        if r.nid != nid:
+            continue
+        a, b = min(max(r.start, s), e), min(max(r.end, s), e)
+        n -= b - a
+    return n
+
+
+def free_area_init(mm: MM, spec: MachineSpec, mb: Memblock, dma_reserve: int = 0) -> dict:
+    """Create the nodes and zones with their spans, present pages and managed estimate.
+
+    Models free_area_init -> free_area_init_node -> calculate_node_totalpages
+    and free_area_init_core, then memmap_init. Returns the boot facts later
+    steps need (nr_kernel_pages, nr_all_pages, zone_movable_pfn, max_pfn).
+    """
+    memory = mb.memory
+    max_pfn = max((r.end for r in memory), default=0)
+    start_pfn = min((r.start for r in memory), default=0)
+    nz = mm.MAX_NR_ZONES
     zmovable = mm.ZONE_MOVABLE
-    movable_limit = limits[mm.zone_types.index(ZoneType.DMA32)] if mm.ZONE_DMA32 >= 0 else 0
-    zone_movable_pfn = _find_zone_movable_pfns(spec, node_ranges, memory, movable_limit)
+    max_zone = _zone_max_pfns(mm, max_pfn)
+    arch_lo = [0] * nz
+    arch_hi = [0] * nz
+    s = start_pfn
+    for i in range(nz):
+        if i == zmovable:
+            continue
+        e = max(max_zone[i], s)
+        arch_lo[i], arch_hi[i] = s, e
+        s = e
+    movable_zone = 0
+    for i in range(nz - 1, -1, -1):
+        if i != zmovable and arch_hi[i] > arch_lo[i]:
+            movable_zone = i
+            break
+    zmp = find_zone_movable_pfns_for_nodes(mm, spec, mb, arch_lo, arch_hi, movable_zone)
+    _log_zone_ranges(mm, arch_lo, arch_hi, zmp, mb)
+
+    # memmap arrays: every pfn up to the top of memory and device ranges
+    top = max_pfn
+    for _nid, ds, de in spec.device:
+        top = max(top, de)
+    npfn = top + spec.max_pfn_extra
+    npfn = (npfn + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
+    nnodes = max([n.nid for n in spec.nodes] + [0]) + 1
+    mm.mem = MemMap(npfn, nnodes * nz)
+    mem = mm.mem
+    mem.a_flags[:] = PG_absent
+    for r in memory:
+        mem.a_flags[r.start:r.end] = PG_reserved
+
+    nr_kernel_pages = 0
+    nr_all_pages = 0
     mm.nodes = []
     mm.zones = []
+    node_has_cpus = {n.nid: bool(n.cpus) for n in spec.nodes}
+    spec_nids = {n.nid for n in spec.nodes}
     for nid in range(nnodes):
         node = PgData(nid)
         mm.nodes.append(node)
-        node.cpus = [c for c in range(spec.nr_cpus) if cpu_to_node[c] == nid]
-        ns, ne = node_ranges.get(nid, (0, 0))
+        node.cpus = [c for c in range(mm.nr_cpu_ids) if mm.cpu_to_node[c] == nid]
+        ns, ne = _pfn_range_for_nid(mb, nid)
+        node.online = ne > ns or node_has_cpus.get(nid, False)
+        if nid in spec_nids and ne <= ns:
+            mm.printk(f"Initializing node {nid} as memoryless")
+        if ne > ns:
+            mm.printk(f"Initmem setup node {nid} [mem {ns << PAGE_SHIFT:#018x}-"
+                      f"{(ne << PAGE_SHIFT) - 1:#018x}]")
         node.node_start_pfn = ns
-        node.node_spanned_pages = ne - ns
-        node_mem = [(max(s, ns), min(e, ne)) for s, e in memory if min(e, ne) > max(s, ns)]
-        low = mem_start
+        totalpages = realtotal = 0
+        mv = zmp.get(nid, 0)
         for idx, zt in enumerate(mm.zone_types):
             z = Zone(node, idx, zt)
-            z.gid = nid * mm.MAX_NR_ZONES + idx
+            z.gid = nid * nz + idx
             z.list_base = npfn + z.gid * LISTS_PER_ZONE
-            z.lowmem_reserve = [0] * mm.MAX_NR_ZONES
+            z.lowmem_reserve = [0] * nz
+            z.vm_stat_diff = [0] * mm.nr_cpu_ids
             node.node_zones.append(z)
             mm.zones.append(z)
-            if zt in (ZoneType.MOVABLE, ZoneType.DEVICE):
+            if ne <= ns:
                 continue
-            high = limits[idx]
-            zs, ze = max(low, ns), min(high, ne)
-            low = max(low, high)
-            if ze <= zs or not node_mem:
-                continue
-            # adjust_zone_range_for_zone_movable: the movable part leaves this zone
-            mv = zone_movable_pfn.get(nid)
-            if mv is not None:
-                if zs >= mv:
-                    continue
-                if ze > mv:
-                    ze = mv
-            z.zone_start_pfn, z.zone_end_pfn = zs, ze
-        if nid in zone_movable_pfn:
-            z = node.node_zones[zmovable]
-            z.zone_start_pfn = zone_movable_pfn[nid]
-            z.zone_end_pfn = ne
-        # trim spans to the memory present (calculate_node_totalpages keeps the
-        # span from the first to the last memory pfn inside the zone range)
-        for z in node.node_zones:
-            if z.type == ZoneType.DEVICE:
-                continue
-            if z.zone_end_pfn <= z.zone_start_pfn:
-                z.zone_start_pfn = z.zone_end_pfn = 0
-                continue
-            parts = [(max(s, z.zone_start_pfn), min(e, z.zone_end_pfn)) for s, e in node_mem
-                     if min(e, z.zone_end_pfn) > max(s, z.zone_start_pfn)]
-            if not parts:
-                z.zone_start_pfn = z.zone_end_pfn = 0
-                continue
-            z.zone_start_pfn = parts[0][0]
-            z.zone_end_pfn = parts[-1][1]
-            z.spanned_pages = z.zone_end_pfn - z.zone_start_pfn
-            z.present_pages = z.present_early_pages = sum(e - s for s, e in parts)
-        node.node_present_pages = sum(z.present_pages for z in node.node_zones)
-        node.nr_zones = max((z.idx + 1 for z in node.node_zones if z.present_pages), default=0)
-    for nid, s, e in spec.device:
-        z = mm.nodes[nid].node_zones[mm.zone_types.index(ZoneType.DEVICE)]
-        z.zone_start_pfn, z.zone_end_pfn, z.spanned_pages = s, e, e - s
-    # memmap_init: every pageblock MOVABLE
-    mem.a_pageblock[:] = MIGRATE_MOVABLE
-    for z in mm.zones:
-        z.initialized = True
-        if z.present_pages:
-            setup_zone_pageset(mm, z)
+            # zone_spanned_pages_in_node / zone_absent_pages_in_node
+            zs = min(max(ns, arch_lo[idx]), arch_hi[idx])
+            ze = min(max(ne, arch_lo[idx]), arch_hi[idx])
+            zs, ze = _adjust_zone_range_for_zone_movable(idx, zmovable, mv, ne,
+                                                         arch_hi[movable_zone], zs, ze)
+            if ze < ns or zs > ne:
+                spanned = 0
+            else:
+                ze = min(ze, ne)
+                zs = max(zs, ns)
+                spanned = ze - zs
+            absent = _absent(mb, nid, zs, ze) if spanned else 0
+            present = spanned - absent
+            z.zone_start_pfn = zs if spanned else 0
+            z.spanned_pages = spanned
+            z.zone_end_pfn = z.zone_start_pfn + spanned
+            z.present_pages = z.present_early_pages = present
+            totalpages += spanned
+            realtotal += present
+            # free_area_init_core: the managed estimate and nr_kernel_pages
+            freesize = present
+            memmap_pages = calc_memmap_size(spanned, present)
+            if zt != ZoneType.HIGHMEM and freesize >= memmap_pages:
+                freesize -= memmap_pages
+            if idx == 0 and freesize > dma_reserve:
+                freesize -= dma_reserve
+            if zt != ZoneType.HIGHMEM:
+                nr_kernel_pages += freesize
+            elif nr_kernel_pages > memmap_pages * 2:
+                nr_kernel_pages -= memmap_pages
+            nr_all_pages += freesize
+            z.managed_pages = freesize
+            if spanned:
+                node.nr_zones = max(node.nr_zones, idx + 1)
+                z.initialized = True
+        node.node_spanned_pages = totalpages
+        node.node_present_pages = realtotal
+    _memmap_init(mm, mb)
+    _set_node_states(mm, spec)
+    for nid, ds, de in spec.device:
+        _move_pfn_range_to_device_zone(mm, nid, ds, de)
+    return {"nr_kernel_pages": nr_kernel_pages, "nr_all_pages": nr_all_pages,
+            "zone_movable_pfn": zmp, "max_pfn": max_pfn}
+
+
+def _log_zone_ranges(mm: MM, lo: list[int], hi: list[int], zmp: dict[int, int],
+                     mb: Memblock) -> None:
+    mm.printk("Zone ranges:")
+    for i, zt in enumerate(mm.zone_types):
+        if i == mm.ZONE_MOVABLE:
+            continue
+        name = ZONE_NAMES[zt]
+        if lo[i] == hi[i]:
+            mm.printk(f"  {name:<8} empty")
         else:
-            z.vm_stat_diff = [0] * mm.nr_cpu_ids
-    # free ranges: memory minus reservations
-    reserved = sorted(spec.reserved)
-    free: list[tuple[int, int]] = []
-    for s, e in memory:
-        cur = s
-        for rs, re_ in reserved:
-            if re_ <= cur or rs >= e:
+            mm.printk(f"  {name:<8} [mem {lo[i] << PAGE_SHIFT:#018x}-{(hi[i] << PAGE_SHIFT) - 1:#018x}]")
+    mm.printk("Movable zone start for each node")
+    for nid in sorted(zmp):
+        mm.printk(f"  Node {nid}: {zmp[nid] << PAGE_SHIFT:#018x}")
+    mm.printk("Early memory node ranges")
+    for r in mb.memory:
+        mm.printk(f"  node {r.nid:3d}: [mem {r.start << PAGE_SHIFT:#018x}-{(r.end << PAGE_SHIFT) - 1:#018x}]")
+
+
+def _memmap_init(mm: MM, mb: Memblock) -> None:
+    """memmap_init(): pageblocks of memory MOVABLE; holes reported per zone.
+
+    A pageblock whose first pfn is a hole is never set and stays 0
+    (Unmovable): DMA's first block (pfn 0 is not RAM) is the usual case.
+    """
+    mem = mm.mem
+    pb = mem.a_pageblock
+    pb[:] = 0
+    present_sections = set()
+    for r in mb.memory:
+        present_sections.update(range(r.start // SECTION_PAGES, (r.end - 1) // SECTION_PAGES + 1))
+    hole = 0
+    nid = 0
+    zone_name = ""
+    for r in mb.memory:
+        node = mm.nodes[r.nid]
+        for z in node.node_zones:
+            if not z.present_pages:
                 continue
-            if rs > cur:
-                free.append((cur, rs))
-            cur = max(cur, re_)
-        if cur < e:
-            free.append((cur, e))
-    return free
+            s = min(max(r.start, z.zone_start_pfn), z.zone_end_pfn)
+            e = min(max(r.end, z.zone_start_pfn), z.zone_end_pfn)
+            if s >= e:
+                continue
+            first = -(-s // pageblock_nr_pages)
+            last = -(-e // pageblock_nr_pages)
+            if last > first:
+                pb[first:last] = MIGRATE_MOVABLE
+            if hole < s:
+                _init_unavailable_range(mm, hole, s, z.name, r.nid, present_sections)
+            hole = e
+            nid, zone_name = r.nid, z.name
+    end = max((r.end for r in mb.memory), default=0)
+    end = -(-end // SECTION_PAGES) * SECTION_PAGES
+    if hole < end and zone_name:
+        _init_unavailable_range(mm, hole, end, zone_name, nid, present_sections)
 
 
-def build_all_zonelists(mm: MM, distance: list[list[int]] | None = None) -> None:
-    """Fallback and no-fallback zonelists of every node.
+def _init_unavailable_range(mm: MM, spfn: int, epfn: int, zname: str, nid: int,
+                            present_sections: set[int]) -> None:
+    """Count the hole pages that have a struct page (their pageblock's section is present)."""
+    n = 0
+    pfn = spfn
+    while pfn < epfn:
+        blk = pfn - pfn % pageblock_nr_pages
+        if blk // SECTION_PAGES not in present_sections:
+            pfn = blk + pageblock_nr_pages
+            continue
+        nxt = min(epfn, blk + pageblock_nr_pages)
+        n += nxt - pfn
+        pfn = nxt
+    if n:
+        mm.printk(f"On node {nid}, zone {zname}: {n} pages in unavailable ranges")
 
-    Models mm/page_alloc.c:build_zonelists with find_next_best_node's
-    scoring (distance, a penalty for lower node ids and for nodes with
-    CPUs, the node_load spreading across the pass).
+
+def _set_node_states(mm: MM, spec: MachineSpec) -> None:
+    """node_states[]: possible, online, normal/high memory (check_for_memory), memory, cpu."""
+    st = {k: set() for k in (N_POSSIBLE, N_ONLINE, N_NORMAL_MEMORY, N_HIGH_MEMORY, N_MEMORY, N_CPU)}
+    for n in spec.nodes:
+        st[N_POSSIBLE].add(n.nid)
+    for node in mm.nodes:
+        nid = node.node_id
+        if node.online:
+            st[N_ONLINE].add(nid)
+        if node.node_present_pages:
+            st[N_MEMORY].add(nid)
+        for z in node.node_zones[:mm.ZONE_MOVABLE]:
+            if z.present_pages:
+                if z.type == ZoneType.HIGHMEM:
+                    st[N_HIGH_MEMORY].add(nid)
+                if z.idx <= mm.ZONE_NORMAL:
+                    st[N_NORMAL_MEMORY].add(nid)
+                    if mm.profile == "x86_64":       # N_HIGH_MEMORY == N_NORMAL_MEMORY without HIGHMEM
+                        st[N_HIGH_MEMORY].add(nid)
+                break
+        if node.cpus:
+            st[N_CPU].add(nid)
+    mm.node_states = st
+
+
+def _move_pfn_range_to_device_zone(mm: MM, nid: int, start: int, end: int) -> None:
+    """memremap_pages -> move_pfn_range_to_zone(ZONE_DEVICE): span grows, present does not."""
+    node = mm.nodes[nid]
+    z = node.node_zones[mm.zone_types.index(ZoneType.DEVICE)]
+    if z.spanned_pages:
+        s = min(z.zone_start_pfn, start)
+        e = max(z.zone_end_pfn, end)
+    else:
+        s, e = start, end
+    z.zone_start_pfn, z.zone_end_pfn, z.spanned_pages = s, e, e - s
+    z.initialized = True
+    if node.node_spanned_pages:
+        ns = min(node.node_start_pfn, s)
+        ne = max(node.node_start_pfn + node.node_spanned_pages, e)
+    else:
+        ns, ne = s, e
+    node.node_start_pfn, node.node_spanned_pages = ns, ne - ns
+    mm.mem.a_flags[start:end] = PG_reserved
+    mm.mem.a_pageblock[start // pageblock_nr_pages:-(-end // pageblock_nr_pages)] = MIGRATE_MOVABLE
+
+
+# --------------------------------------------------------------------------------------
+# zonelists
+
+
+def build_all_zonelists(mm: MM, distance: list[list[int]] | None = None) -> int:
+    """Fallback and no-fallback zonelists of every node; returns "Total pages".
+
+    Models mm/page_alloc.c:__build_all_zonelists -> build_zonelists with
+    find_next_best_node (distance, +1 for a lower node id, +1 for a node
+    with CPUs, times MAX_NUMNODES, plus node_load), node_load reset once per
+    pass and bumped for the first node of each new distance group; then
+    build_all_zonelists' page_group_by_mobility_disabled from
+    nr_free_zone_pages(gfp_zone(GFP_HIGHUSER_MOVABLE)).
     """
     nn = len(mm.nodes)
+    if distance is None:
+        distance = mm.node_distance if len(mm.node_distance) == nn else None
     if distance is None:
         distance = [[LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nn)]
                     for i in range(nn)]
     mm.node_distance = distance
-    memory_nodes = [n.node_id for n in mm.nodes if n.has_memory()]
+    memory_nodes = [n.node_id for n in mm.nodes if n.node_present_pages]
     node_load = [0] * nn
 
-    def zones_of(nid: int) -> list[Zone]:
-        return [z for z in reversed(mm.nodes[nid].node_zones)
-                if z.present_pages and z.type != ZoneType.DEVICE]
+    def zonerefs(nid: int) -> list[Zone]:
+        return [z for z in reversed(mm.nodes[nid].node_zones) if z.present_pages]
 
-    for local in range(nn):
+    for node in mm.nodes:                          # for_each_node: every possible node
+        local = node.node_id
         used: set[int] = set()
         order: list[int] = []
         prev = local
         while True:
-            # find_next_best_node
+            best = -1
             if local not in used:
                 best = local
             else:
-                best = -1
                 min_val = None
                 for n in memory_nodes:
                     if n in used:
                         continue
                     val = distance[local][n]
                     val += 1 if n < local else 0
-                    val += 1 if mm.nodes[n].cpus else 0
+                    if mm.nodes[n].cpus:
+                        val += PENALTY_FOR_NODE_WITH_CPUS
                     val *= MAX_NUMNODES
                     val += node_load[n]
                     if min_val is None or val < min_val:
                         min_val = val
                         best = n
-                if best < 0:
-                    break
+            if best < 0:
+                break
             used.add(best)
-            if best != local and distance[local][best] != distance[local][prev]:
+            if distance[local][best] != distance[local][prev]:
                 node_load[best] += 1
-            if best != local or True:
-                prev = best
             order.append(best)
-        node = mm.nodes[local]
-        node.zonelist_fallback = [z for nid in order for z in zones_of(nid)]
-        node.zonelist_nofallback = zones_of(local)
+            prev = best
+        node.zonelist_fallback = [z for nid in order for z in zonerefs(nid)]
+        node.zonelist_nofallback = zonerefs(local)
         node.fallback_order = order
-    # page_group_by_mobility_disabled from the first node's zonelist
-    from .watermarks import nr_free_zone_pages
-    vm_total_pages = nr_free_zone_pages(mm, mm.ZONE_MOVABLE, mm.cpu_to_node[0])
-    mm.page_group_by_mobility_disabled = vm_total_pages < pageblock_nr_pages * (
-        6 if mm.cma_enabled else 5)
+        if node.online:
+            mm.printk(f"Fallback order for Node {local}: " + "".join(f"{n} " for n in order))
+    cpu0_node = mm.cpu_to_node[mm.cpu] if mm.cpu_to_node else 0
+    vm_total_pages = nr_free_zone_pages(mm, mm.ZONE_MOVABLE, cpu0_node)
+    migrate_types = 6 if mm.cma_enabled else 5
+    mm.page_group_by_mobility_disabled = vm_total_pages < pageblock_nr_pages * migrate_types
+    policy = 0
+    for z in mm.zones:
+        if z.present_pages and z.idx > policy and z.idx != mm.ZONE_MOVABLE:
+            policy = z.idx
+    mm.printk(f"Built {mm.nr_online_nodes()} zonelists, mobility grouping "
+              f"{'off' if mm.page_group_by_mobility_disabled else 'on'}.  Total pages: {vm_total_pages}")
+    name = ZONE_NAMES[mm.zone_types[policy]]
+    mm.printk(f"Policy zone: {name}")
+    return vm_total_pages
 
 
-def memblock_free_all(mm: MM, free: list[tuple[int, int]]) -> None:
+# --------------------------------------------------------------------------------------
+# releasing memory to the buddy
+
+
+def memblock_free_all(mm: MM, free: list[tuple[int, int]]) -> int:
     """Release free memory to the buddy in naturally aligned chunks, to the list tails.
 
-    Models mm/memblock.c:memblock_free_all -> __free_pages_memory ->
-    memblock_free_pages -> __free_pages_core (FPI_TO_TAIL). Runs of whole
-    order-10 blocks are released vectorised: they cannot merge and land at
-    the tail in ascending order, exactly as the page-by-page loop leaves them.
+    Models mm/memblock.c:memblock_free_all -> free_low_memory_core_early ->
+    __free_pages_memory -> memblock_free_pages -> __free_pages_core
+    (FPI_TO_TAIL); every zone's managed count is reset first and becomes the
+    pages freed. Runs of whole order-10 blocks are released vectorised: they
+    cannot merge and land at the tail in ascending order, exactly as the
+    page-by-page loop leaves them. Returns the pages freed.
     """
-    mem = mm.mem
     top = MAX_ORDER - 1
     for z in mm.zones:
-        if z.present_pages:
-            z.managed_pages = 0
-    for start, end in free:
-        for zone in mm.zones:
-            if not zone.present_pages:
-                continue
+        z.managed_pages = 0
+    total = 0
+    zones = sorted((z for z in mm.zones if z.present_pages), key=lambda z: z.zone_start_pfn)
+    for start, end in sorted(free):
+        for zone in zones:
             s = max(start, zone.zone_start_pfn)
             e = min(end, zone.zone_end_pfn)
             if e <= s:
                 continue
-            _free_range(mm, zone, s, e, top)
-    del mem
+            _free_range(mm, zone, s, e, top, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
+            total += e - s
+    return total
 
 
-def _free_range(mm: MM, zone: Zone, start: int, end: int, top: int) -> None:
+def _free_range(mm: MM, zone: Zone, start: int, end: int, top: int, fpi: int) -> None:
     mem = mm.mem
     pfn = start
     while pfn < end:
         order = min(top, (pfn & -pfn).bit_length() - 1) if pfn else top
         while pfn + (1 << order) > end:
             order -= 1
-        if order == top:
-            # vectorised run of whole max-order blocks
+        if order == top and fpi & FPI_TO_TAIL:
             nblk = (end - pfn) >> top
             _free_maxorder_run(mm, zone, pfn, nblk)
             pfn += nblk << top
             continue
         n = 1 << order
         mem.a_flags[pfn:pfn + n] = 0
+        mem.a_order[pfn:pfn + n] = -1
         zone.managed_pages += n
         mt = mem.pageblock[pfn >> pageblock_order] & 7
-        __free_one_page(mm, zone, pfn, order, mt, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
+        __free_one_page(mm, zone, pfn, order, mt, fpi)
         mm.events[EV_PGFREE] += n
         pfn += n
 
 
 def _free_maxorder_run(mm: MM, zone: Zone, pfn: int, nblk: int) -> None:
-    """Append nblk order-10 blocks starting at pfn to the tail of their MOVABLE list."""
+    """Append nblk order-10 blocks starting at pfn to the tail of their free lists."""
     from .memmap import PG_buddy
     from .page_alloc import mod_zone_freepage_state
     mem = mm.mem
@@ -396,9 +629,10 @@ def _free_maxorder_run(mm: MM, zone: Zone, pfn: int, nblk: int) -> None:
     end = pfn + nblk * size
     mem.a_flags[pfn:end] = 0
     heads = np.arange(pfn, end, size, dtype=np.int64)
-    mts = mem.a_pageblock[heads >> pageblock_order]
-    if not np.all(mts == mts[0]):
-        # mixed labels: fall back to the exact loop
+    mts = mem.a_pageblock[heads >> pageblock_order] & 7
+    # order-10 blocks never merge (MAX_ORDER - 1 is the top order); mixed pageblock types or
+    # page reporting take the exact path
+    if not np.all(mts == mts[0]) or mm.reporting is not None:
         for h in heads.tolist():
             mem.a_flags[h:h + size] = 0
             zone.managed_pages += size
@@ -406,14 +640,13 @@ def _free_maxorder_run(mm: MM, zone: Zone, pfn: int, nblk: int) -> None:
                             FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
             mm.events[EV_PGFREE] += size
         return
-    mt = int(mts[0]) & 7
+    mt = int(mts[0])
     sent = zone.list_base + top * 6 + mt
     last = mem.prev[sent]
     h32 = heads.astype(np.int32)
     mem.a_flags[h32] = PG_buddy
     mem.a_order[h32] = top
     mem.a_mt[h32] = mt
-    # thread the run: last -> h0 -> h1 ... -> hn-1 -> sent
     mem.a_next[h32[:-1]] = h32[1:]
     mem.a_prev[h32[1:]] = h32[:-1]
     mem.a_prev[h32[0]] = last
@@ -424,27 +657,292 @@ def _free_maxorder_run(mm: MM, zone: Zone, pfn: int, nblk: int) -> None:
     zone.managed_pages += nblk * size
     mod_zone_freepage_state(mm, zone, nblk * size, mt)
     mm.events[EV_PGFREE] += nblk * size
-    rep = mm.reporting
-    if rep is not None and top >= rep.order:
-        rep.notify_free(mm, top)
+
+
+def free_reserved_area(mm: MM, start: int, end: int) -> int:
+    """Give reserved pages to the buddy after init, page by page (managed += n).
+
+    Models mm/page_alloc.c:free_reserved_area -> free_reserved_page ->
+    adjust_managed_page_count + __free_page; the model frees straight to
+    the buddy (the kernel's pages pass through CPU 0's pcp list).
+    """
+    mem = mm.mem
+    n = 0
+    for z in mm.zones:
+        if not z.present_pages:
+            continue
+        s, e = max(start, z.zone_start_pfn), min(end, z.zone_end_pfn)
+        for pfn in range(s, e):
+            if not mem.flags[pfn] & PG_reserved:
+                continue
+            mem.flags[pfn] = 0
+            mem.order[pfn] = -1
+            z.managed_pages += 1
+            mt = mem.pageblock[pfn >> pageblock_order] & 7
+            __free_one_page(mm, z, pfn, 0, mt, FPI_NONE)
+            mm.events[EV_PGFREE] += 1
+            n += 1
+    return n
+
+
+# --------------------------------------------------------------------------------------
+# the early reservations (see memblock.py)
+
+
+def _memblock_from_spec(spec: MachineSpec) -> Memblock:
+    regions = []
+    for n in spec.nodes:
+        for s, e in n.ranges:
+            if e > s:
+                hot = n.hotpluggable or any(hs <= s and e <= he for hs, he in spec.hotpluggable)
+                regions.append(MemRegion(s, e, n.nid, hot))
+    regions.sort(key=lambda r: r.start)
+    for a, b in zip(regions, regions[1:]):
+        if b.start < a.end:
+            from ..errors import PageAllocError
+            raise PageAllocError(f"memory ranges overlap: node {a.nid} [{a.start:#x}, {a.end:#x}) "
+                                 f"and node {b.nid} [{b.start:#x}, {b.end:#x})")
+    return Memblock(regions, movable_node=spec.movable_node)
+
+
+def _setup_arch_reserve(mm: MM, spec: MachineSpec, mb: Memblock) -> None:
+    """setup_arch: the first 1 MiB, the kernel image, the initrd, crashkernel=."""
+    mb.reserve(0, 0x100, "first 1 MiB (realmode, BIOS)")
+    base = spec.kernel_base
+    img = KERNEL_IMAGE_PAGES
+    fits = any(s <= base and base + img <= e for s, e, _n in mb.free_ranges())
+    if not fits:
+        base = mb.alloc_bottom_up(img, lo=0x100, what="kernel image")
+        if base < 0:
+            mm.printk("pagealloc: the machine is too small for Debian's kernel image; "
+                      "booting without it")
+        else:
+            mm.printk(f"pagealloc: kernel image placed at {base << PAGE_SHIFT:#x} "
+                      f"(does not fit at {spec.kernel_base << PAGE_SHIFT:#x})")
+    else:
+        mb.reserve(base, base + img, "kernel image")
+    if base >= 0:
+        for off, n, what in KERNEL_INIT_FREED:
+            mb.late_free.append((base + off, base + off + n, what))
+    if spec.initrd_pages:
+        end = spec.initrd_end
+        if end is None:
+            low = [r.end for r in mb.memory if r.start < MAX_DMA32_PFN]
+            end = (min(max(low), MAX_DMA32_PFN) & ~15) if low else 0
+        start = end - spec.initrd_pages
+        if start > 0x100 and mb.reserved_pages(start, end) == 0:
+            mb.reserve(start, end, "initrd")
+            mb.late_free.append((start, end, "initrd"))
+    if spec.crashkernel:
+        pages, cbase, high = spec.crashkernel
+        align = (16 << 20) >> PAGE_SHIFT
+        if cbase is not None:
+            if mb.reserved_pages(cbase, cbase + pages) == 0:
+                mb.reserve(cbase, cbase + pages, "crashkernel")
+        else:
+            got = -1
+            if not high:
+                got = mb.alloc(pages, align=align, lo=align, hi=MAX_DMA32_PFN, what="crashkernel")
+            if got < 0:
+                got = mb.alloc(pages, align=align, lo=MAX_DMA32_PFN if high else align,
+                               what="crashkernel")
+            if got < 0:
+                mm.printk("crashkernel reservation failed - No suitable area found.")
+
+
+def _numa_clear_kernel_node_hotplug(mb: Memblock) -> None:
+    """arch/x86/mm/numa.c: a node holding early reservations (the kernel) is not hotpluggable."""
+    nids = {r.nid for r in mb.memory for s, e in mb.reserved if r.start < e and s < r.end}
+    for r in mb.memory:
+        if r.nid in nids:
+            r.hotplug = False
+
+
+def _memblock_find_dma_reserve(mb: Memblock) -> int:
+    """arch/x86/kernel/e820.c:memblock_find_dma_reserve: reserved pages below 16 MiB."""
+    return mb.reserved_pages(0, MAX_DMA_PFN)
+
+
+def _sparse_init(mm: MM, mb: Memblock) -> None:
+    """mm/sparse.c: section roots, index pages, vmemmap buffers and their page tables."""
+    section_nid: dict[int, int] = {}
+    for r in mb.memory:                                  # memblocks_present: first node wins
+        for sec in range(r.start // SECTION_PAGES, (r.end - 1) // SECTION_PAGES + 1):
+            section_nid.setdefault(sec, r.nid)
+    if not section_nid:
+        return
+    mb.alloc(MEM_SECTION_ROOTS_PAGES, what="mem_section roots")
+    roots: dict[int, int] = {}
+    for sec in sorted(section_nid):
+        roots.setdefault(sec // SECTIONS_PER_ROOT, section_nid[sec])
+    for _root, nid in sorted(roots.items()):
+        mb.alloc(1, nid=nid, what="sparse_index_alloc")
+    per_sec = memmap_pages_per_section()
+    by_node: dict[int, int] = {}
+    for sec, nid in section_nid.items():
+        by_node[nid] = by_node.get(nid, 0) + 1
+    for nid in sorted(by_node)[1:]:      # usemaps: node 0's share a page with the small allocations
+        mb.alloc(1, nid=nid, what=f"usemap node {nid}")
+    tables: set[tuple[str, int]] = set()
+    for nid in sorted(by_node):
+        got = mb.alloc(by_node[nid] * per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN,
+                       exact_nid=True, what=f"memmap node {nid}")
+        if got < 0:      # sparse_buffer_init failed: per-section vmemmap blocks, any node
+            for _ in range(by_node[nid]):
+                mb.alloc(per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what=f"memmap node {nid}")
+        # vmemmap page tables (5-level paging): a PMD table per 512 sections, a PUD table per
+        # 262144, one P4D table.
+        for sec in sorted(s for s, n in section_nid.items() if n == nid):
+            for key in (("p4d", 0), ("pud", sec >> 18), ("pmd", sec >> 9)):
+                if key not in tables:
+                    tables.add(key)
+                    mb.alloc(1, nid=nid, lo=MAX_DMA_PFN, what=f"vmemmap {key[0]}")
+
+
+def _setup_per_cpu_areas(mm: MM, mb: Memblock) -> None:
+    """mm/percpu.c:pcpu_embed_first_chunk: one group per node, 62 pages kept per CPU."""
+    groups: dict[int, int] = {}
+    for c in range(mm.nr_cpu_ids):
+        groups[mm.cpu_to_node[c]] = groups.get(mm.cpu_to_node[c], 0) + 1
+    unit, upa = pcpu_unit_pages(list(groups.values()), mm.nr_cpu_ids)
+    for nid in sorted(groups):
+        cnt = groups[nid]
+        nunits = -(-cnt // upa) * upa
+        base = mb.alloc(nunits * unit, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what="percpu")
+        if base < 0:
+            continue
+        for u in range(nunits):
+            s = base + u * unit
+            if u < cnt:
+                mb.phys_free(s + PERCPU_UNIT_KEEP_PAGES, s + unit)
+            else:
+                mb.phys_free(s, s + unit)
+
+
+def _early_reservations_late(mm: MM, spec: MachineSpec, mb: Memblock, facts: dict) -> None:
+    """The reservations made between free_area_init and mem_init."""
+    for node in mm.nodes:                     # free_area_init: memoryless nodes' pgdat
+        if not node.node_present_pages and node.node_id in {n.nid for n in spec.nodes}:
+            mb.alloc(NODE_DATA_PAGES, what=f"NODE_DATA({node.node_id}) memoryless")
+    n = log_buf_pages(spec.log_buf_len, mm.nr_cpu_ids)
+    if n:
+        mb.alloc(n, what="log_buf")
+    # small allocations: e820/ACPI copies, cpumasks, fixmap tables at the top of memory; the
+    # percpu maps (pcpu_setup_first_chunk) beside the boot CPU's group
+    mb.alloc(SMALL_ALLOC_PAGES - 1, what="small allocations")
+    mb.alloc(1, nid=mm.cpu_to_node[0], what="percpu maps")
+    _setup_per_cpu_areas(mm, mb)
+    facts["percpu_done"] = True
+
+
+def _hash_and_swiotlb(mm: MM, spec: MachineSpec, mb: Memblock, facts: dict) -> None:
+    if len(mm.node_states[N_MEMORY]) == 1:        # hashdist = 0: early tables from memblock
+        for scale in (13, 14):                    # dentry, inode
+            pages = alloc_large_system_hash_pages(facts["nr_kernel_pages"], facts["nr_all_pages"], scale)
+            mb.alloc(pages, what="dentry hash" if scale == 13 else "inode hash")
+    swiotlb = spec.swiotlb if spec.swiotlb is not None else facts["max_pfn"] > MAX_DMA32_PFN
+    if swiotlb:
+        mb.alloc(SWIOTLB_PAGES, hi=MAX_DMA32_PFN, what="swiotlb")
+        mb.alloc(SWIOTLB_SLOTS_PAGES, what="swiotlb slots")
+
+
+def _mem_init_print_info(mm: MM, freed: int) -> None:
+    physpages = sum(z.present_pages for z in mm.zones)
+    K = lambda p: p << (PAGE_SHIFT - 10)  # noqa: E731
+    mm.printk(f"Memory: {K(freed)}K/{K(physpages)}K available (14343K kernel code, 2338K rwdata, "
+              f"9132K rodata, 2824K init, 17344K bss, {K(physpages - freed)}K reserved, "
+              "0K cma-reserved)")
+
+
+# --------------------------------------------------------------------------------------
+# boot
+
+
+def _setup_cpus(mm: MM, spec: MachineSpec) -> None:
+    mm.nr_cpu_ids = max(1, spec.nr_cpus)
+    mm.cpu_online = [True] * mm.nr_cpu_ids
+    cpu_to_node = [0] * mm.nr_cpu_ids
+    seen = set()
+    for n in spec.nodes:
+        for c in n.cpus:
+            if not 0 <= c < mm.nr_cpu_ids or c in seen:
+                from ..errors import PageAllocError
+                raise PageAllocError(f"cpu {c} of node {n.nid} is outside 0..{mm.nr_cpu_ids - 1} "
+                                     "or listed twice")
+            seen.add(c)
+            cpu_to_node[c] = n.nid
+    mm.cpu_to_node = cpu_to_node
 
 
 def boot(spec: MachineSpec) -> MM:
-    """Build and boot a machine from a spec: layout, memmap, buddy, watermarks, pcps."""
+    """Build and boot a machine from a spec, in start_kernel's order.
+
+    setup_arch's reservations, sparse_init and free_area_init; percpu,
+    build_all_zonelists, the hash tables and swiotlb; memblock_free_all;
+    setup_per_cpu_pageset; init_per_zone_wmark_min (postcore);
+    hugepage_init (khugepaged's min_free_kbytes, or THP off below 512 MiB);
+    then the init sections and the initrd are freed. ``mm.log`` holds the
+    boot messages the kernel prints on the way.
+    """
     mm = MM(profile=spec.profile, cma=spec.cma, seed=spec.seed)
     mm.thp = spec.thp
-    mm.khugepaged_running = spec.thp in ("always", "madvise")
+    mm.khugepaged_running = False
     mm.shuffle = spec.shuffle
-    free = free_area_init(mm, spec)
+    _setup_cpus(mm, spec)
+    mb = _memblock_from_spec(spec)
+    for s, e in spec.reserved:
+        mb.reserve(s, e, "reserved")
+    if spec.boot_reservations:
+        _setup_arch_reserve(mm, spec, mb)
+        _numa_clear_kernel_node_hotplug(mb)
+        for nid in sorted({r.nid for r in mb.memory}):      # numa_register_memblks
+            mb.alloc(NODE_DATA_PAGES, nid=nid, what=f"NODE_DATA({nid})")
+    dma_reserve = _memblock_find_dma_reserve(mb)
+    if spec.boot_reservations:
+        _sparse_init(mm, mb)
+    facts = free_area_init(mm, spec, mb, dma_reserve)
+    if spec.boot_reservations:
+        _early_reservations_late(mm, spec, mb, facts)
     build_all_zonelists(mm, spec.distance)
-    memblock_free_all(mm, free)
-    # vmstat folding happened at boot long ago: start with folded counters
-    for z in mm.zones:
-        z.vm_free += sum(z.vm_stat_diff)
-        z.vm_stat_diff = [0] * mm.nr_cpu_ids
-    build_all_zonelists(mm, spec.distance)
+    if spec.boot_reservations:
+        _hash_and_swiotlb(mm, spec, mb, facts)
+    freed = memblock_free_all(mm, [(s, e) for s, e, _n in mb.free_ranges()])
+    _mem_init_print_info(mm, freed)
+    for z in mm.zones:                               # setup_per_cpu_pageset
+        if z.present_pages:
+            setup_zone_pageset(mm, z)
     if spec.shuffle:
-        from .shuffle import shuffle_all_zones
-        shuffle_all_zones(mm)
-    init_per_zone_wmark_min(mm)
+        try:
+            from .shuffle import shuffle_all_zones  # type: ignore[import-not-found]
+        except ImportError:
+            mm.printk("pagealloc: page_alloc.shuffle=1 given but mm/shuffle.py is not available")
+        else:
+            shuffle_all_zones(mm)
+    for s, e, what in sorted(mb.late_free):           # alternative_instructions, before smp_init
+        if what == "SMP alternatives":
+            free_reserved_area(mm, s, e)
+    _fold_vmstat(mm)
+    init_per_zone_wmark_min(mm)                      # postcore_initcall
+    totalram = sum(z.managed_pages for z in mm.zones)
+    if totalram < HPAGE_PMD_THP_MIN_TOTALRAM:        # hugepage_init: THP off on small machines
+        mm.thp = "never"
+    else:
+        start_stop_khugepaged(mm)
+    sysctl_vm = mm.sysctl_vm
+    free_kb = sum(z.vm_free for z in mm.zones) << (PAGE_SHIFT - 10)
+    sysctl_vm["user_reserve_kbytes"] = min(free_kb // 32, 1 << 17)     # init_user_reserve
+    sysctl_vm["admin_reserve_kbytes"] = min(free_kb // 32, 1 << 13)    # init_admin_reserve
+    for s, e, what in sorted(mb.late_free):          # populate_rootfs, free_initmem
+        if what != "SMP alternatives":
+            free_reserved_area(mm, s, e)
+    _fold_vmstat(mm)
+    mm.memblock = mb
     return mm
+
+
+def _fold_vmstat(mm: MM) -> None:
+    """refresh_cpu_vm_stats() on every CPU: fold the per-CPU NR_FREE_PAGES diffs."""
+    for z in mm.zones:
+        if z.vm_stat_diff:
+            z.vm_free += sum(z.vm_stat_diff)
+        z.vm_stat_diff = [0] * mm.nr_cpu_ids

@@ -801,6 +801,9 @@ def prep_new_page(mm, pfn: int, order: int, gfp: int, alloc_flags: int) -> None:
     mem = mm.mem
     mem.flags[pfn] = PG_head
     mem.order[pfn] = order
+    if mm.page_poisoning:
+        from .debug import kernel_unpoison_pages
+        kernel_unpoison_pages(mm, pfn, 1 << order)
     po = mm.page_owner
     if po is not None:
         po.set_page_owner(mm, pfn, order, gfp)
@@ -1053,6 +1056,9 @@ def _free_pages_prepare(mm, pfn: int, order: int) -> bool:
         po = mm.page_owner
         if po is not None:
             po.reset_page_owner(mm, pfn, order)
+        if mm.page_poisoning:
+            from .debug import kernel_poison_pages
+            kernel_poison_pages(mm, pfn, 1 << order)
         return True
     from .debug import report_bad_free
     report_bad_free(mm, pfn, order)
@@ -1348,7 +1354,7 @@ def _alloc_context_cached(mm, key: int, gfp: int, preferred_nid: int):
 def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
     """__alloc_pages() with the pcp-hit case inlined (see the block comment above)."""
     gfp &= mm.gfp_allowed_mask
-    if order <= 3 and mm.trace is None and mm.explain is None:
+    if order <= 3 and mm.trace is None and mm.explain is None and not mm.page_poisoning:
         key = gfp | (preferred_nid << 32) | (mm.cpu << 42)
         ent = mm.ac_cache.get(key)
         if ent is None:
@@ -1397,7 +1403,7 @@ def free_pages_fast(mm, pfn: int, order: int) -> None:
     """__free_pages() with the pcp free inlined (see the block comment above)."""
     mem = mm.mem
     if (order <= 3 and mm.trace is None and mem.flags[pfn] == PG_head
-            and mem.order[pfn] == order and mm.page_owner is None):
+            and mem.order[pfn] == order and mm.page_owner is None and not mm.page_poisoning):
         mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
         if mt < MIGRATE_PCPTYPES:
             zone = mm.pb_zone[pfn >> pageblock_order]

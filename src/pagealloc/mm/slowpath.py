@@ -93,21 +93,37 @@ def should_reclaim_retry(mm, gfp: int, order: int, ac: AllocContext, alloc_flags
     return ret
 
 
+# The kernel loops on __GFP_NOFAIL for as long as it takes (someone else frees memory);
+# the model has no one else, so it gives up after this many rounds without a page.
+NOFAIL_MAX_ROUNDS = 64
+MAX_OOM_WAIT_ROUNDS = 16
+
+
 def __alloc_pages_slowpath(mm, gfp: int, order: int, ac: AllocContext) -> int:
-    """The slowpath in the kernel's order; returns the pfn or -1 (after warn_alloc)."""
+    """The slowpath in the kernel's order; returns the pfn or -1 (after warn_alloc).
+
+    kswapd, woken on the way, runs when the allocation is over (see vmscan.py: the
+    model's kswapd runs at such safe points, as if it got the CPU right after).
+    """
+    pfn = _alloc_pages_slowpath(mm, gfp, order, ac)
+    vmscan = getattr(mm, "vmscan", None)
+    if vmscan is not None and vmscan.pending():
+        vmscan.run_pending()
+    return pfn
+
+
+def _alloc_pages_slowpath(mm, gfp: int, order: int, ac: AllocContext) -> int:
     task = _Ctx(mm)
     can_direct_reclaim = bool(gfp & __GFP_DIRECT_RECLAIM)
     can_compact = gfp_compaction_allowed(gfp)
     costly = order > PAGE_ALLOC_COSTLY_ORDER
     if gfp & (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM) == (__GFP_ATOMIC | __GFP_DIRECT_RECLAIM):
         gfp &= ~__GFP_ATOMIC
-    vmscan = getattr(mm, "vmscan", None)
     compaction = getattr(mm, "compaction", None)
-    oom = getattr(mm, "oom", None)
-    nodemask = ac.nodemask
 
-    state = {"no_progress_loops": 0}
-    compaction_retries = 0
+    oom = getattr(mm, "oom", None)
+    state = {"no_progress_loops": 0,
+             "oom_kills_seen": len(getattr(oom, "kills", ()) or ())}
     compact_result = COMPACT_SKIPPED
     compact_priority = DEF_COMPACT_PRIORITY
     alloc_flags = gfp_to_alloc_flags(gfp, order, rt_task=task.rt_task,
@@ -136,82 +152,133 @@ def __alloc_pages_slowpath(mm, gfp: int, order: int, ac: AllocContext) -> int:
                 return _nopage(mm, gfp, order, ac, alloc_flags)
             compact_priority = INIT_COMPACT_PRIORITY
 
+    compact = {"result": compact_result, "priority": compact_priority, "retries": 0,
+               "again": False, "alloc_flags": alloc_flags}
+    nofail_rounds = 0
     while True:  # retry:
-        if alloc_flags & ALLOC_KSWAPD:
-            wake_all_kswapds(mm, order, gfp, ac)
-        reserve_flags = gfp_pfmemalloc_flags(gfp, pf_memalloc=task.pf_memalloc,
-                                             oom_victim=task.oom_victim,
-                                             in_interrupt=mm.in_interrupt)
-        if reserve_flags:
-            cma = ALLOC_CMA if (mm.cma_enabled and ac.migratetype == MIGRATE_MOVABLE) else 0
-            alloc_flags = reserve_flags | cma | (alloc_flags & ALLOC_KSWAPD)
-        if not alloc_flags & ALLOC_CPUSET or reserve_flags:
-            ac.nodemask = None
-            ac.preferred_idx = first_zones_zonelist(ac.zonelist, ac.highest_zoneidx, None)
-        pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+        task = _Ctx(mm)     # the OOM killer may have made current a victim
+        pfn = _retry_round(mm, gfp, order, ac, task, state, can_direct_reclaim, can_compact,
+                           costly, alloc_flags, compact)
         if pfn >= 0:
             return pfn
-        if not can_direct_reclaim or task.pf_memalloc:
-            return _nopage(mm, gfp, order, ac, alloc_flags)
-
-        # __alloc_pages_direct_reclaim
-        progress = 0
-        if vmscan is not None:
-            progress = vmscan.try_to_free_pages(ac, order, gfp)
-            if progress:
-                pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
-                if pfn < 0:
-                    unreserve_highatomic_pageblock(mm, ac, False)
-                    drain_all_pages(mm, None)
-                    pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
-                if pfn >= 0:
-                    return pfn
-        if compaction is not None and can_compact and order:
-            pfn, compact_result = compaction.alloc_pages_direct_compact(
-                gfp, order, alloc_flags, ac, compact_priority)
-            if pfn >= 0:
-                return pfn
-        if gfp & __GFP_NORETRY:
-            break
-        if costly and (not gfp & __GFP_RETRY_MAYFAIL or not can_compact):
-            break
-        if should_reclaim_retry(mm, gfp, order, ac, alloc_flags, progress > 0, state):
+        alloc_flags = compact["alloc_flags"]
+        if compact["again"]:
             continue
-        if progress > 0 and can_compact and compaction is not None:
-            again, compact_priority, compaction_retries = compaction.should_compact_retry(
-                ac, order, alloc_flags, compact_result, compact_priority, compaction_retries)
-            if again:
-                continue
-        # __alloc_pages_may_oom
-        did_some_progress = 0
-        if oom is not None:
-            pfn, did_some_progress = oom.alloc_pages_may_oom(gfp, order, ac)
+        # nopage: __GFP_NOFAIL tries the MIN_RESERVE reserves and goes back to retry
+        if gfp & __GFP_NOFAIL and can_direct_reclaim and nofail_rounds < NOFAIL_MAX_ROUNDS:
+            nofail_rounds += 1
+            pfn = _cpuset_fallback(mm, gfp, order, ALLOC_MIN_RESERVE, ac)
             if pfn >= 0:
                 return pfn
-        else:
-            pfn = get_page_from_freelist(mm, (gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM,
-                                         order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac)
-            if pfn >= 0:
-                return pfn
-        if task.oom_victim and (alloc_flags & ALLOC_OOM or gfp & __GFP_NOMEMALLOC):
-            break
-        if did_some_progress:
-            state["no_progress_loops"] = 0
             continue
         break
 
-    # nopage:
+    # nopage (reached by a break):
     if gfp & __GFP_NOFAIL and can_direct_reclaim:
-        # __alloc_pages_cpuset_fallback with ALLOC_MIN_RESERVE, then keep retrying
-        # with no watermarks: the model cannot sleep, so it ends there.
-        pfn = get_page_from_freelist(mm, gfp, order, ALLOC_MIN_RESERVE | ALLOC_CPUSET, ac)
+        pfn = _cpuset_fallback(mm, gfp, order, ALLOC_MIN_RESERVE, ac)
         if pfn < 0:
-            pfn = get_page_from_freelist(mm, gfp, order, ALLOC_MIN_RESERVE, ac)
-        if pfn < 0:
-            pfn = get_page_from_freelist(mm, gfp, order, ALLOC_NO_WATERMARKS, ac)
+            # the model cannot wait for someone else to free memory: last resort
+            pfn = _cpuset_fallback(mm, gfp, order, ALLOC_NO_WATERMARKS, ac)
         if pfn >= 0:
             return pfn
     return _nopage(mm, gfp, order, ac, alloc_flags)
+
+
+def _retry_round(mm, gfp: int, order: int, ac: AllocContext, task: _Ctx, state: dict,
+                 can_direct_reclaim: bool, can_compact: bool, costly: bool, alloc_flags: int,
+                 compact: dict) -> int:
+    """One pass from the retry: label to the next retry or nopage.
+
+    Returns the pfn, or -1 with compact["again"] telling retry (True) from nopage.
+    """
+    vmscan = getattr(mm, "vmscan", None)
+    compaction = getattr(mm, "compaction", None)
+    oom = getattr(mm, "oom", None)
+    compact["again"] = False
+    if alloc_flags & ALLOC_KSWAPD:
+        wake_all_kswapds(mm, order, gfp, ac)
+    reserve_flags = gfp_pfmemalloc_flags(gfp, pf_memalloc=task.pf_memalloc,
+                                         oom_victim=task.oom_victim,
+                                         in_interrupt=mm.in_interrupt)
+    if reserve_flags:
+        cma = ALLOC_CMA if (mm.cma_enabled and ac.migratetype == MIGRATE_MOVABLE) else 0
+        alloc_flags = reserve_flags | cma | (alloc_flags & ALLOC_KSWAPD)
+    compact["alloc_flags"] = alloc_flags
+    if not alloc_flags & ALLOC_CPUSET or reserve_flags:
+        ac.nodemask = None
+        ac.preferred_idx = first_zones_zonelist(ac.zonelist, ac.highest_zoneidx, None)
+    pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+    if pfn >= 0:
+        return pfn
+    if not can_direct_reclaim or task.pf_memalloc:
+        return -1
+
+    # __alloc_pages_direct_reclaim
+    progress = 0
+    if vmscan is not None:
+        progress = vmscan.try_to_free_pages(ac, order, gfp)
+        if progress:
+            pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+            if pfn < 0:
+                unreserve_highatomic_pageblock(mm, ac, False)
+                drain_all_pages(mm, None)
+                pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+            if pfn >= 0:
+                return pfn
+    if compaction is not None and can_compact and order:
+        pfn, compact["result"] = compaction.alloc_pages_direct_compact(
+            gfp, order, alloc_flags, ac, compact["priority"])
+        if pfn >= 0:
+            return pfn
+    if gfp & __GFP_NORETRY:
+        return -1
+    if costly and (not gfp & __GFP_RETRY_MAYFAIL or not can_compact):
+        return -1
+    if should_reclaim_retry(mm, gfp, order, ac, alloc_flags, progress > 0, state):
+        compact["again"] = True
+        return -1
+    if progress > 0 and can_compact and compaction is not None:
+        again, compact["priority"], compact["retries"] = compaction.should_compact_retry(
+            ac, order, alloc_flags, compact["result"], compact["priority"], compact["retries"])
+        if again:
+            compact["again"] = True
+            return -1
+    # __alloc_pages_may_oom
+    did_some_progress = 0
+    if oom is not None:
+        pfn, did_some_progress = oom.alloc_pages_may_oom(gfp, order, ac)
+        if pfn >= 0:
+            return pfn
+    else:
+        pfn = get_page_from_freelist(mm, (gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM,
+                                     order, ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac)
+        if pfn >= 0:
+            return pfn
+    # avoid allocations with no watermarks from looping endlessly
+    if _Ctx(mm).oom_victim and (alloc_flags & ALLOC_OOM or gfp & __GFP_NOMEMALLOC):
+        return -1
+    if did_some_progress:
+        # The kernel retries for as long as the OOM killer reports progress; progress
+        # without a kill (a !__GFP_FS request, a dying current) only means "wait" and the
+        # model has nobody to wait for: it stops after MAX_OOM_WAIT_ROUNDS such rounds.
+        kills = getattr(oom, "kills", None)
+        nkills = len(kills) if kills is not None else 0
+        if nkills == state.get("oom_kills_seen", 0):
+            state["oom_wait_rounds"] = state.get("oom_wait_rounds", 0) + 1
+            if state["oom_wait_rounds"] > MAX_OOM_WAIT_ROUNDS:
+                return -1
+        state["oom_kills_seen"] = nkills
+        state["no_progress_loops"] = 0
+        compact["again"] = True
+    return -1
+
+
+def _cpuset_fallback(mm, gfp: int, order: int, alloc_flags: int, ac: AllocContext) -> int:
+    """__alloc_pages_cpuset_fallback(): with ALLOC_CPUSET, then without."""
+    pfn = get_page_from_freelist(mm, gfp, order, alloc_flags | ALLOC_CPUSET, ac)
+    if pfn < 0:
+        pfn = get_page_from_freelist(mm, gfp, order, alloc_flags, ac)
+    return pfn
 
 
 def _nopage(mm, gfp: int, order: int, ac: AllocContext, alloc_flags: int) -> int:
@@ -219,5 +286,6 @@ def _nopage(mm, gfp: int, order: int, ac: AllocContext, alloc_flags: int) -> int
     mm.alloc_failures = getattr(mm, "alloc_failures", 0) + 1
     if not gfp & __GFP_NOWARN:
         from .show_mem import warn_alloc
-        warn_alloc(mm, gfp, order, ac)
+        task = getattr(mm, "current", None)
+        warn_alloc(mm, gfp, order, ac, comm=getattr(task, "comm", "pagealloc"))
     return -1
