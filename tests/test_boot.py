@@ -363,3 +363,36 @@ def test_bad_layouts_are_refused():
         spec_from_args(mem="1G", nodes=2, cpus=2, cpu_nodes=[0, 3])
     with pytest.raises(PageAllocError, match="overlap"):
         boot(MachineSpec(nodes=[NodeSpec(0, [(1, 0x1000)], [0]), NodeSpec(1, [(0x800, 0x2000)], [])]))
+
+
+@pytest.mark.parametrize("capture,size", [("fl-m1g-smp1", "1G"), ("fl-m2g-smp1-fresh", "2G")])
+def test_log_buf_len_reservation(oracle, capture, size):
+    """The fl-* captures booted with log_buf_len=64M: 64 MiB of text plus 2M descriptors and
+    infos (24 + 88 bytes each) = 73728 pages more reserved than the plain boots."""
+    folder = oracle / capture
+    cmdline = (folder / "cmdline.txt").read_text().strip()
+    m = Machine.boot(mem=size, cpus=1, cmdline=cmdline)
+    real = read_zoneinfo(folder / "zoneinfo.before.txt")
+    for z in m.zones:
+        # fl-m1g: 1 page more in the real kernel (its initrd, not in the capture, differs)
+        assert abs(z.managed_pages - real[(0, z.name)]["managed"]) <= 1
+    chosen = int((folder / "sysctl.min_free_kbytes.txt").read_text())
+    # fl-m1g's value is khugepaged's 5% cap, which moves with that page: within one page (4 kB)
+    assert abs(m.mm.min_free_kbytes - chosen) <= 4
+    plain = Machine.boot(mem=size, cpus=1)
+    assert (sum(z.managed_pages for z in plain.zones) - sum(z.managed_pages for z in m.zones)
+            == 65536 // 4 + (64 << 20 >> 5) * 112 // 4096)
+
+
+def test_i386_profile_zones():
+    """32-bit: DMA, Normal up to the lowmem limit, HighMem above; ratios 256, 32, 0."""
+    m = Machine.boot(mem="2G", profile="i386", cpus=2)
+    dma, normal, high = m.zone("DMA"), m.zone("Normal"), m.zone("HighMem")
+    assert normal.zone_end_pfn == high.zone_start_pfn == 0x377FE
+    # protection was set at postcore, before the initrd (in HighMem here) came back; reading
+    # the ratio re-runs setup_per_zone_lowmem_reserve with today's managed counts
+    assert m.read_sysctl("vm.lowmem_reserve_ratio") == "256\t32\t0\t0\t0\n"
+    assert normal.lowmem_reserve[2] == high.managed_pages // 32
+    assert dma.lowmem_reserve[1] == normal.managed_pages // 256
+    assert high._watermark[0] == 128                 # clamp(managed / 1024, 32, 128)
+    m.check()

@@ -332,9 +332,9 @@ class Machine:
 
     # =====================================================================================
     # Memory hotplug, contiguous ranges, CPU hotplug, interrupts and threads.
-    # Facades over mm/memory_hotplug.py, mm/contig.py, mm/cpus.py and threadsafe.py; their
-    # owner edits only this block. Hotplug, contig and CPU calls return the kernel's result:
-    # 0 or a negative errno (-EBUSY, -EINVAL, -EEXIST, -E2BIG, -EINTR).
+    # Facades over mm/memory_hotplug.py, mm/memory_blocks.py, mm/contig.py, mm/cpus.py and
+    # threadsafe.py; their owner edits only this block. Hotplug, contig and CPU calls return
+    # the kernel's result: 0 or a negative errno (-EBUSY, -EINVAL, -EEXIST, -E2BIG, -EINTR).
     # =====================================================================================
 
     @classmethod
@@ -362,13 +362,13 @@ class Machine:
         return self._hotplug().block_size_bytes
 
     def memory_blocks(self) -> list:
-        """The memory block devices (memory_hotplug.MemoryBlock), by id."""
+        """The memory block devices (memory_blocks.MemoryBlock), by id."""
         hp = self._hotplug()
         return [hp.blocks[i] for i in sorted(hp.blocks)]
 
     def memory_block_valid_zones(self, block_id: int) -> str:
         """memoryN/valid_zones."""
-        from .mm.memory_hotplug import valid_zones
+        from .mm.memory_blocks import valid_zones
         hp = self._hotplug()
         if block_id not in hp.blocks:
             raise PageAllocError(f"no memory block {block_id}")
@@ -380,7 +380,8 @@ class Machine:
                               default_online_type: str | None = None) -> None:
         """Set memory_hotplug.online_policy / auto_movable_ratio / auto_movable_numa_aware
         and memhp_default_state ("offline", "online", "online_kernel", "online_movable")."""
-        from .mm.memory_hotplug import ONLINE_POLICIES, mhp_online_type_from_str
+        from .mm.memory_blocks import mhp_online_type_from_str
+        from .mm.memory_hotplug import ONLINE_POLICIES
         hp = self._hotplug()
         if online_policy is not None:
             if online_policy not in ONLINE_POLICIES:
@@ -406,7 +407,8 @@ class Machine:
 
         ``online_type`` onlines the new blocks at once (default: memhp_default_state).
         """
-        from .mm.memory_hotplug import add_memory, mhp_online_type_from_str
+        from .mm.memory_blocks import mhp_online_type_from_str
+        from .mm.memory_hotplug import add_memory
         self._hotplug()
         ot = None
         if online_type is not None:
@@ -435,7 +437,7 @@ class Machine:
     def online_memory(self, start: str | int, size: str | int,
                       online_type: str = "online") -> int:
         """``echo online_type > memoryN/state`` for each block of the range; first error."""
-        from .mm.memory_hotplug import memory_block_state_store
+        from .mm.memory_blocks import memory_block_state_store
         for bid in self._blocks_in(start, size):
             with self.mm.lock:
                 ret = memory_block_state_store(self.mm, bid, online_type)

@@ -17,7 +17,8 @@ from pagealloc.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_DIRECT_RECLAIM, __GFP_N
 from pagealloc.mm.memmap import PG_head, PG_lru
 from pagealloc.mm.mmzone import MAX_ORDER, MIGRATE_TYPES
 
-__all__ = ["state", "free_lists", "simple_migrate", "free_order10_movable", "MOVABLE_NOWAIT"]
+__all__ = ["state", "free_lists", "simple_migrate", "FakeMigrator", "free_order10_movable",
+           "MOVABLE_NOWAIT"]
 
 MOVABLE_NOWAIT = (GFP_HIGHUSER_MOVABLE & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN
 
@@ -71,6 +72,41 @@ def simple_migrate(mm, start: int, end: int) -> int:
         mm.migrated = getattr(mm, "migrated", []) + [(pfn, new)]
         pa.__free_pages(mm, pfn, order)
     return 0
+
+
+_free_pages = pa.__free_pages      # (a class body would mangle the name)
+
+
+class FakeMigrator:
+    """The migrator interface compaction.py drives, reduced to moving PG_lru blocks."""
+
+    def __init__(self, mm) -> None:
+        self.mm = mm
+        self.calls: list[tuple[list[int], int, str]] = []
+        self.moved: dict[int, int] = {}
+
+    def isolate_lru_page(self, pfn: int) -> bool:
+        f = self.mm.mem.flags[pfn]
+        return bool(f & PG_lru and f & PG_head)
+
+    def migrate_pages(self, pfns, get_new_page, put_new_page, mode, reason):
+        self.calls.append((list(pfns), int(mode), str(reason)))
+        mem = self.mm.mem
+        done = failed = 0
+        for src in list(pfns):
+            order = int(mem.order[src])
+            dst = get_new_page(src, order)
+            if dst < 0:
+                failed += 1 << order
+                continue
+            mem.flags[dst] |= PG_lru
+            _free_pages(self.mm, src, order)
+            self.moved[src] = dst
+            done += 1 << order
+        return done, failed
+
+    def putback_movable_pages(self, pfns) -> None:
+        pass
 
 
 def free_order10_movable(m: Machine, zone_name: str = "DMA32", nth: int = -1) -> int:

@@ -10,7 +10,7 @@ from pagealloc.mm import contig
 from pagealloc.mm.memmap import PG_buddy, PG_head, PG_lru
 from pagealloc.mm.mmzone import MIGRATE_MOVABLE, pageblock_nr_pages
 
-from _hotplug_helpers import free_order10_movable, simple_migrate, state
+from _hotplug_helpers import FakeMigrator, free_order10_movable, simple_migrate, state
 
 
 @pytest.fixture
@@ -87,6 +87,20 @@ def test_lru_page_needs_the_migration_hook(m):
     m.check()
 
 
+def test_the_hook_drives_a_compaction_style_migrator(m):
+    mm = m.mm
+    x = free_order10_movable(m)
+    assert m.alloc_contig_range(x + 9, x + 10) == 0
+    mm.mem.flags[x + 9] |= PG_lru
+    mm.migrate = FakeMigrator(mm)
+    assert m.alloc_contig_range(x, x + 512) == 0
+    (pages, mode, reason), = mm.migrate.calls
+    assert pages == [x + 9] and mode == contig.MIGRATE_SYNC and reason == "contig_range"
+    dst = mm.migrate.moved[x + 9]
+    assert not x <= dst < x + 1024 and mm.mem.flags[dst] & PG_lru
+    m.check()
+
+
 def test_unmovable_page_in_zone_movable_fails_at_test_pages_isolated():
     """In ZONE_MOVABLE isolation assumes movable; the in-use page is found later."""
     m = Machine.boot_hotpluggable(mem="512M", room="256M")
@@ -98,7 +112,7 @@ def test_unmovable_page_in_zone_movable_fails_at_test_pages_isolated():
     m.drain_all_pages()
     before = state(m, ordered=False)
     assert m.alloc_contig_range(x, x + 1024) == -errno.EBUSY
-    assert mm._test_pages_isolated == (x, x + 1024, x + 5)    # the tracepoint's fin_pfn
+    assert mm.memory_hotplug.test_pages_isolated == (x, x + 1024, x + 5)   # fin_pfn
     assert state(m, ordered=False) == before
     assert z.nr_isolate_pageblock == 0
     m.check()

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pagealloc import Machine, NodeSpec, gfp
-from pagealloc.mm import memory_hotplug as mh
+from pagealloc.mm import memory_blocks as mb
 from pagealloc.mm.memmap import PG_lru
 from pagealloc.mm.page_alloc import set_pageblock_migratetype
 from pagealloc.mm.mmzone import MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE
@@ -15,7 +15,7 @@ from pagealloc.mm.pcp import zone_batchsize
 from pagealloc.mm.watermarks import nr_free_buffer_pages
 from pagealloc.sources.layout import spec_from_args
 
-from _hotplug_helpers import MOVABLE_NOWAIT, simple_migrate, state
+from _hotplug_helpers import MOVABLE_NOWAIT, FakeMigrator, simple_migrate, state
 
 MiB = 1 << 20
 BLOCK = 128 * MiB
@@ -35,12 +35,12 @@ def _kb_recommended(mm, nr_zones):
 
 
 def test_memory_block_size_as_x86_picks_it():
-    assert mh.probe_memory_block_size((4 << 30) >> 12) == 128 * MiB
+    assert mb.probe_memory_block_size((4 << 30) >> 12) == 128 * MiB
     big = (65 << 30) >> 12                       # boot RAM ends at 65 GiB
-    assert mh.probe_memory_block_size(big, hypervisor=False) == 2 << 30
-    assert mh.probe_memory_block_size(big, hypervisor=True) == 1 << 30   # 65G = 65 * 1G
-    assert mh.probe_memory_block_size((66 << 30) >> 12, hypervisor=True) == 2 << 30
-    assert mh.probe_memory_block_size(big, set_size=256 * MiB) == 256 * MiB
+    assert mb.probe_memory_block_size(big, hypervisor=False) == 2 << 30
+    assert mb.probe_memory_block_size(big, hypervisor=True) == 1 << 30   # 65G = 65 * 1G
+    assert mb.probe_memory_block_size((66 << 30) >> 12, hypervisor=True) == 2 << 30
+    assert mb.probe_memory_block_size(big, set_size=256 * MiB) == 256 * MiB
 
 
 def test_boot_memory_blocks(m):
@@ -314,6 +314,23 @@ def test_node_becomes_memoryless_and_comes_back():
     m.check()
 
 
+def test_offline_migrates_to_another_node():
+    """do_migrate_range allocates the targets on any other node with memory."""
+    m = _numa_with_memoryless_node()
+    mm = m.mm
+    assert m.add_memory(1 << 30, BLOCK, nid=1, online_type="online_movable") == 0
+    p = m.alloc_pages(MOVABLE_NOWAIT, 0, cpu=1)
+    assert m.zone("Movable", 1).spans(p)
+    mm.mem.flags[p] |= PG_lru
+    mm.migrate = FakeMigrator(mm)
+    assert m.offline_memory(1 << 30, BLOCK) == 0
+    (pages, _mode, reason), = mm.migrate.calls
+    assert pages == [p] and reason == "memory_hotplug"
+    dst = mm.migrate.moved[p]
+    assert mm.zone_of_pfn(dst).nid == 0
+    m.check()
+
+
 def test_remove_memory_needs_offline_blocks(m):
     g = 1 << 30
     assert m.add_memory(g, BLOCK, online_type="online_movable") == 0
@@ -328,11 +345,11 @@ def test_remove_memory_needs_offline_blocks(m):
 def test_state_store_semantics(m):
     mm = m.mm
     assert m.add_memory(1 << 30, BLOCK) == 0
-    assert mh.memory_block_state_store(mm, 8, "bogus") == -errno.EINVAL
-    assert mh.memory_block_state_store(mm, 8, "offline") == -errno.EINVAL   # already offline
-    assert mh.memory_block_state_store(mm, 8, "online") == 0
-    assert mh.memory_block_state_store(mm, 8, "online_movable") == -errno.EINVAL
-    assert mh.memory_block_state_store(mm, 99, "online") == -errno.ENODEV
+    assert mb.memory_block_state_store(mm, 8, "bogus") == -errno.EINVAL
+    assert mb.memory_block_state_store(mm, 8, "offline") == -errno.EINVAL   # already offline
+    assert mb.memory_block_state_store(mm, 8, "online") == 0
+    assert mb.memory_block_state_store(mm, 8, "online_movable") == -errno.EINVAL
+    assert mb.memory_block_state_store(mm, 99, "online") == -errno.ENODEV
 
 
 def test_random_hotplug_with_allocations_keeps_invariants():

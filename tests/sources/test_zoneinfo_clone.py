@@ -291,3 +291,28 @@ def test_clone_keeps_node_stats_and_events(oracle):
     from pagealloc.mm.vmstat import ev_index
     vm = (oracle / "m1g-smp2" / "vmstat.end.txt").read_text()
     assert m.mm.events[ev_index("pgfree")] == int(re.search(r"^pgfree (\d+)", vm, re.M).group(1))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(mem="4G", nodes=2, cpus=3),
+    dict(mem="8G", nodes=3, cpus=6, cpu_nodes=[0, 0, 0, 1, 2, 2]),
+    dict(mem="3G", nodes=3, cpus=5, node_mem=["1G", "0", "2G"], cpu_nodes=[0, 0, 1, 1, 2]),
+    dict(mem="8G", cpus=2, cmdline="movablecore=2G"),
+])
+def test_clone_round_trip_of_model_machines(tmp_path, kw):
+    """A model machine's zoneinfo clones back to the same layout, CPUs per node included."""
+    from pagealloc.sources.layout import spec_from_args
+    m = Machine.from_spec(spec_from_args(**kw))
+    path = tmp_path / "zoneinfo.txt"
+    path.write_text(m.show("zoneinfo"))
+    c = machine_from_zoneinfo(path)
+    assert c.mm.cpu_to_node == m.mm.cpu_to_node
+    assert c.mm.node_states == m.mm.node_states
+    assert c.show("zoneinfo") == path.read_text()
+    assert c.mm.min_free_kbytes == m.mm.min_free_kbytes
+    for name in ("min_free_kbytes", "watermark_scale_factor"):
+        write_sysctl(c, name, "12345" if name == "min_free_kbytes" else "77")
+        write_sysctl(m, name, "12345" if name == "min_free_kbytes" else "77")
+    for zc, zm in zip(c.zones, m.zones):
+        assert zc._watermark == zm._watermark and [p.high for p in zc.pcp] == [p.high for p in zm.pcp]
+    c.check()

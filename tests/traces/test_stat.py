@@ -211,6 +211,32 @@ def test_other_layouts_give_the_same_figures(tmp_path, set2_lines, set2_stat, fm
         assert s[k] == ref[k], k
 
 
+@pytest.mark.parametrize("variant", ["no-irq-info", "record-tgid", "long-uptime", "crlf"])
+def test_ftrace_column_variants(tmp_path, set2_lines, variant):
+    """Other tracefs options, and a timestamp that widens half way through a block."""
+    lines = [line for line in set2_lines[:6000] if LINE_RE.match(line)]
+    ref = stat_trace(str(_write(tmp_path, "ref.txt", "\n".join(lines) + "\n")))
+    out = []
+    for i, line in enumerate(lines):
+        if variant == "no-irq-info":
+            line = line[:31] + line[37:]
+        elif variant == "record-tgid":
+            line = line[:24] + f" ({line[17:24].strip():>7})" + line[24:]
+        elif variant == "long-uptime":
+            secs = 99999 if i < 3000 else 100000
+            line = line[:37] + f"{secs:5d}.{line[43:49]}" + line[49:]
+        out.append(line)
+    text = "\n".join(out) + "\n"
+    if variant == "crlf":
+        text = text.replace("\n", "\r\n")
+    p = tmp_path / "v.txt"
+    p.write_bytes(text.encode())
+    s = stat_trace(str(p))
+    for k in ("events", "allocations", "frees", "pcp_vs_buddy", "fallbacks", "callers"):
+        assert s[k] == ref[k], k
+    assert s["bad_lines"] == 0 and s["lines"] == len(lines)
+
+
 def test_compressed(tmp_path, set2_lines):
     text = "\n".join(set2_lines[:8000]) + "\n"
     ref = stat_trace(str(_write(tmp_path, "t.txt", text)))
@@ -291,7 +317,7 @@ GOOD = L(0, "mm_page_free", "page=00000000cafef00d pfn=0x100 order=0")
     (GOOD.replace(" order=0", ""), "missing field order="),
     (AL(0, 0x10, gfp="GFP_NOT_A_FLAG"), "unknown GFP flag name"),
     (GOOD.replace("pfn=0x100", "pfn=0xzz"), "bad pfn"),
-    (GOOD.replace("bash-7 ", "bash   "), "task column"),
+    (GOOD.replace("bash-7 ", "bash   "), "columns before the event"),
 ])
 def test_malformed_lines(tmp_path, bad, message):
     text = "\n".join([GOOD] * 3 + [bad] + [GOOD, bad, GOOD]) + "\n"

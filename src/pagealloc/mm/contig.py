@@ -5,12 +5,15 @@ __alloc_contig_migrate_range, alloc_contig_pages, pfn_range_valid_contig,
 free_contig_range) and, for its strict use, mm/compaction.c's
 isolate_freepages_range / isolate_freepages_block(strict) / split_map_pages.
 
-Migration is a hook: :func:`migrate_range`. Until migrate.py exists it
+Migration is a hook: :func:`migrate_range`. Until it is wired in it
 fails (-EBUSY) whenever the range holds an in-use page, unless the machine
-has ``mm.migrate`` set, a callable ``mm.migrate(mm, start_pfn, end_pfn) ->
-int`` that moves every movable in-use block (PG_lru head) of the range to
-free memory outside it, frees the originals through the normal free path
-and returns 0 or a negative errno (-EBUSY, -ENOMEM, -EAGAIN). So today a
+has ``mm.migrate`` set: either a callable ``mm.migrate(mm, start_pfn,
+end_pfn) -> int`` that moves every movable in-use block (PG_lru head) of
+the range to free memory outside it, frees the originals through the
+normal free path and returns 0 or a negative errno (-EBUSY, -ENOMEM,
+-EAGAIN); or the migrator object compaction.py drives
+(isolate_lru_page / migrate_pages / putback_movable_pages), which the hook
+feeds the range's PG_lru pages and alloc_migration_target. So today a
 range that is entirely free (pcp pages included: they are drained)
 succeeds, and a range holding an in-use page fails with the kernel's -EBUSY
 with every page, pageblock type and counter as it was.
@@ -24,30 +27,43 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Iterable
 
-from .gfp import GFP_KERNEL, __GFP_MOVABLE, __GFP_THISNODE, gfp_zone
+import numpy as np
+
+from .gfp import (GFP_KERNEL, GFP_USER, __GFP_COMP, __GFP_MOVABLE, __GFP_RETRY_MAYFAIL,
+                  __GFP_THISNODE, gfp_zone)
 from .memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_reserved
 from .memory_hotplug import (PFN_SECTION_SHIFT, SECTION_IS_ONLINE, _page_zone, memory_hotplug,
                              pfn_to_online_page)
+from .mm_init import N_MEMORY
 from .mmzone import MAX_ORDER, MIGRATE_MOVABLE, Zone, pageblock_nr_pages, pageblock_order
 from .page_isolation import start_isolate_page_range, test_pages_isolated, undo_isolate_page_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import MM
 
+MIGRATE_SYNC = 2                  # enum migrate_mode (include/linux/migrate_mode.h)
+
 __all__ = ["migrate_range", "__alloc_contig_migrate_range", "alloc_contig_range",
            "alloc_contig_pages", "free_contig_range", "isolate_freepages_range",
            "pfn_range_valid_contig"]
 
 
-def migrate_range(mm: "MM", start_pfn: int, end_pfn: int) -> int:
+def migrate_range(mm: "MM", start_pfn: int, end_pfn: int,
+                  reason: str = "contig_range") -> int:
     """Migrate the movable in-use pages of [start_pfn, end_pfn) elsewhere: the hook.
 
     Stands for isolate_migratepages_range + migrate_pages(MIGRATE_SYNC,
-    MR_CONTIG_RANGE / MR_MEMORY_HOTPLUG) until migrate.py exists: 0 when the
-    range holds no in-use page; otherwise ``mm.migrate(mm, start_pfn,
-    end_pfn)`` when the machine has one (see the module doc for its
-    contract), else -EBUSY. Unmovable in-use pages are not this hook's
-    concern: isolation refuses them, or test_pages_isolated finds them.
+    MR_CONTIG_RANGE or MR_MEMORY_HOTPLUG) until migration is wired in: 0
+    when the range holds no in-use page; -EBUSY when it does and the machine
+    has no ``mm.migrate``. ``mm.migrate`` may be a callable ``(mm, start_pfn,
+    end_pfn) -> int`` (see the module doc) or the migrator object
+    compaction.py uses (``isolate_lru_page(pfn) -> bool`` and
+    ``migrate_pages(pfns, get_new_page, put_new_page, mode, reason) ->
+    (migrated, failed)``); then the PG_lru heads are isolated and migrated
+    to pages from alloc_migration_target (GFP_USER | __GFP_MOVABLE |
+    __GFP_RETRY_MAYFAIL; for memory hotplug on another node when there is
+    one), and any failure is -EBUSY. Unmovable in-use pages are not this
+    hook's concern: isolation refuses them, or test_pages_isolated finds them.
     """
     mem = mm.mem
     in_use = (mem.a_flags[start_pfn:end_pfn] & PG_head) != 0
@@ -56,7 +72,40 @@ def migrate_range(mm: "MM", start_pfn: int, end_pfn: int) -> int:
     migrate = getattr(mm, "migrate", None)
     if migrate is None:
         return -errno.EBUSY
-    return migrate(mm, start_pfn, end_pfn)
+    if not hasattr(migrate, "migrate_pages"):
+        return migrate(mm, start_pfn, end_pfn)
+    return _migrate_with(mm, migrate, start_pfn, end_pfn, reason)
+
+
+def _migrate_with(mm: "MM", migrate, start_pfn: int, end_pfn: int, reason: str) -> int:
+    """Isolate the range's LRU pages and migrate them with the machine's migrator."""
+    from .page_alloc import __alloc_pages
+    mem = mm.mem
+    flags = mem.a_flags[start_pfn:end_pfn]
+    heads = (np.flatnonzero((flags & (PG_head | PG_lru)) == (PG_head | PG_lru))
+             + start_pfn).tolist()
+    pages = [p for p in heads if migrate.isolate_lru_page(p)]
+    zone = _page_zone(mm, start_pfn)
+    nid = zone.nid if zone is not None else 0
+    nodemask = None
+    if reason == "memory_hotplug":
+        # do_migrate_range: any other node with memory, else this one
+        others = frozenset(n for n in mm.node_states.get(N_MEMORY, ()) if n != nid)
+        nodemask = others or frozenset((nid,))
+    gfp = GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL
+
+    def alloc_migration_target(src: int, order: int) -> int:
+        return __alloc_pages(mm, gfp | (__GFP_COMP if order else 0), order, nid, nodemask)
+
+    failed = 0
+    if pages:
+        _, failed = migrate.migrate_pages(pages, alloc_migration_target, None, MIGRATE_SYNC,
+                                          reason)
+        if failed:
+            putback = getattr(migrate, "putback_movable_pages", None)
+            if putback is not None:
+                putback(pages)
+    return -errno.EBUSY if failed or len(pages) != len(heads) else 0
 
 
 def __alloc_contig_migrate_range(mm: "MM", zone: Zone, start: int, end: int) -> int:

@@ -126,7 +126,17 @@ class MM:
         self.timers: Any = None           # timers.TimerBase, created on first use
         self.wakeup_kswapd_cb: Callable[..., None] | None = None
         self.kswapd_wakeups = 0
+        # pcp_spin_trylock failures: allocations that went to rmqueue_buddy and frees that
+        # went to free_one_page (the RT vs non-RT counter; cpus.py reports them)
         self.pcp_trylock_failures = 0
+        self.pcp_trylock_failures_alloc = 0
+        self.pcp_trylock_failures_free = 0
+        self.memory_hotplug: Any = None   # memory_hotplug state, once hotplug is used
+        self.cpu_sched: Any = None        # cpus.CpuSched, once CPUs are scheduled
+        self.migrate: Any = None          # the migrator compaction/contig/offline use
+        self.vmscan: Any = None           # vmscan.Vmscan when reclaim is modelled
+        self.compaction: Any = None       # compaction.Compaction
+        self.oom: Any = None              # oom_kill.OOMKiller
         self.lock = threading.RLock()     # zone->lock / pcp locks (one lock: see docs)
 
     # --- helpers ---------------------------------------------------------------------
@@ -178,6 +188,10 @@ class MM:
                     if other:
                         pbz[b] = None
         self.pb_zone = pbz
+        if self.memory_hotplug is not None:
+            # hotplug can interleave zones (Normal, Movable, Normal): per-block owners
+            from .memory_hotplug import _fixup_pb_zone
+            _fixup_pb_zone(self)
         self.ac_cache.clear()
 
     def zone_of_pfn(self, pfn: int) -> Zone | None:

@@ -33,6 +33,11 @@ scripted interleaving it is larger on PREEMPT_RT than on non-RT, and zero
 on UP. (page_alloc keeps one global ``mm.pcp_trylock_failures``; the
 split is made here from its delta around each piece of work.)
 
+Deliberate differences: a held pcp stops nothing but trylocks; a remote
+drain (drain_all_pages, which takes the lock in the kernel and would wait)
+still empties it. Work run directly through page_alloc while a pcp is
+held is counted in ``mm.pcp_trylock_failures`` only.
+
 Thread safety is separate: every call through
 :class:`pagealloc.threadsafe.ThreadSafeMachine` runs under ``mm.lock``
 (the one lock that stands for zone->lock and the pcp locks), so Python

@@ -33,12 +33,21 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import PageAllocError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import MM
+    from .mm_init import MachineSpec
 
 __all__ = ["Memblock", "MemRegion", "NUMA_NO_NODE", "SECTION_PAGES", "KERNEL_IMAGE_PAGES",
            "KERNEL_INIT_FREED", "NODE_DATA_PAGES", "PERCPU_UNIT_KEEP_PAGES",
            "SMALL_ALLOC_PAGES", "SWIOTLB_PAGES", "SWIOTLB_SLOTS_PAGES", "DEFAULT_INITRD_PAGES",
            "memmap_pages_per_section", "alloc_large_system_hash_pages", "log_buf_pages",
-           "pcpu_unit_pages"]
+           "pcpu_unit_pages", "memblock_from_spec", "setup_arch_reserve",
+           "numa_clear_kernel_node_hotplug", "memblock_find_dma_reserve", "sparse_init",
+           "setup_per_cpu_areas", "reserve_before_zonelists", "reserve_hash_tables_and_swiotlb"]
 
 NUMA_NO_NODE = -1
 PAGE_SHIFT = 12
@@ -297,3 +306,164 @@ def pcpu_unit_pages(group_cpus: list[int], possible: int) -> tuple[int, int]:
         last_allocs = allocs
         best = upa
     return (alloc_size // best) >> PAGE_SHIFT, best
+
+
+# --------------------------------------------------------------------------------------
+# the early reservations of an x86_64 boot, in start_kernel's order
+
+
+def memblock_from_spec(spec: "MachineSpec") -> Memblock:
+    """memblock.memory from the spec's node ranges (e820__memblock_setup + memblock_set_node)."""
+    regions = []
+    for n in spec.nodes:
+        for s, e in n.ranges:
+            if e > s:
+                hot = n.hotpluggable or any(hs <= s and e <= he for hs, he in spec.hotpluggable)
+                regions.append(MemRegion(s, e, n.nid, hot))
+    regions.sort(key=lambda r: r.start)
+    for a, b in zip(regions, regions[1:]):
+        if b.start < a.end:
+            raise PageAllocError(f"memory ranges overlap: node {a.nid} [{a.start:#x}, {a.end:#x}) "
+                                 f"and node {b.nid} [{b.start:#x}, {b.end:#x})")
+    return Memblock(regions, movable_node=spec.movable_node)
+
+
+def setup_arch_reserve(mm: "MM", spec: "MachineSpec", mb: Memblock) -> None:
+    """setup_arch: the first 1 MiB, the kernel image, the initrd, crashkernel=."""
+    mb.reserve(0, 0x100, "first 1 MiB (realmode, BIOS)")
+    base = spec.kernel_base
+    img = KERNEL_IMAGE_PAGES
+    fits = any(s <= base and base + img <= e for s, e, _n in mb.free_ranges())
+    if not fits:
+        base = mb.alloc_bottom_up(img, lo=0x100, what="kernel image")
+        if base < 0:
+            mm.printk("pagealloc: the machine is too small for Debian's kernel image; "
+                      "booting without it")
+        else:
+            mm.printk(f"pagealloc: kernel image placed at {base << PAGE_SHIFT:#x} "
+                      f"(does not fit at {spec.kernel_base << PAGE_SHIFT:#x})")
+    else:
+        mb.reserve(base, base + img, "kernel image")
+    if base >= 0:
+        for off, n, what in KERNEL_INIT_FREED:
+            mb.late_free.append((base + off, base + off + n, what))
+    if spec.initrd_pages:
+        end = spec.initrd_end
+        if end is None:
+            low = [r.end for r in mb.memory if r.start < MAX_DMA32_PFN]
+            end = (min(max(low), MAX_DMA32_PFN) & ~15) if low else 0
+        start = end - spec.initrd_pages
+        if start > 0x100 and mb.reserved_pages(start, end) == 0:
+            mb.reserve(start, end, "initrd")
+            mb.late_free.append((start, end, "initrd"))
+    if spec.crashkernel:
+        pages, cbase, high = spec.crashkernel
+        align = (16 << 20) >> PAGE_SHIFT
+        if cbase is not None:
+            if mb.reserved_pages(cbase, cbase + pages) == 0:
+                mb.reserve(cbase, cbase + pages, "crashkernel")
+        else:
+            got = -1
+            if not high:
+                got = mb.alloc(pages, align=align, lo=align, hi=MAX_DMA32_PFN, what="crashkernel")
+            if got < 0:
+                got = mb.alloc(pages, align=align, lo=MAX_DMA32_PFN if high else align,
+                               what="crashkernel")
+            if got < 0:
+                mm.printk("crashkernel reservation failed - No suitable area found.")
+
+
+def numa_clear_kernel_node_hotplug(mb: Memblock) -> None:
+    """arch/x86/mm/numa.c: a node holding early reservations (the kernel) is not hotpluggable."""
+    nids = {r.nid for r in mb.memory for s, e in mb.reserved if r.start < e and s < r.end}
+    for r in mb.memory:
+        if r.nid in nids:
+            r.hotplug = False
+
+
+def memblock_find_dma_reserve(mb: Memblock) -> int:
+    """arch/x86/kernel/e820.c:memblock_find_dma_reserve: reserved pages below 16 MiB."""
+    return mb.reserved_pages(0, MAX_DMA_PFN)
+
+
+def sparse_init(mm: "MM", mb: Memblock) -> None:
+    """mm/sparse.c: section roots, index pages, vmemmap buffers and their page tables."""
+    section_nid: dict[int, int] = {}
+    for r in mb.memory:                                  # memblocks_present: first node wins
+        for sec in range(r.start // SECTION_PAGES, (r.end - 1) // SECTION_PAGES + 1):
+            section_nid.setdefault(sec, r.nid)
+    if not section_nid:
+        return
+    mb.alloc(MEM_SECTION_ROOTS_PAGES, what="mem_section roots")
+    roots: dict[int, int] = {}
+    for sec in sorted(section_nid):
+        roots.setdefault(sec // SECTIONS_PER_ROOT, section_nid[sec])
+    for _root, nid in sorted(roots.items()):
+        mb.alloc(1, nid=nid, what="sparse_index_alloc")
+    per_sec = memmap_pages_per_section()
+    by_node: dict[int, int] = {}
+    for sec, nid in section_nid.items():
+        by_node[nid] = by_node.get(nid, 0) + 1
+    for nid in sorted(by_node)[1:]:      # usemaps: node 0's share a page with the small allocations
+        mb.alloc(1, nid=nid, what=f"usemap node {nid}")
+    tables: set[tuple[str, int]] = set()
+    for nid in sorted(by_node):
+        got = mb.alloc(by_node[nid] * per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN,
+                       exact_nid=True, what=f"memmap node {nid}")
+        if got < 0:      # sparse_buffer_init failed: per-section vmemmap blocks, any node
+            for _ in range(by_node[nid]):
+                mb.alloc(per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what=f"memmap node {nid}")
+        # vmemmap page tables (5-level paging): a PMD table per 512 sections, a PUD table per
+        # 262144, one P4D table.
+        for sec in sorted(s for s, n in section_nid.items() if n == nid):
+            for key in (("p4d", 0), ("pud", sec >> 18), ("pmd", sec >> 9)):
+                if key not in tables:
+                    tables.add(key)
+                    mb.alloc(1, nid=nid, lo=MAX_DMA_PFN, what=f"vmemmap {key[0]}")
+
+
+def setup_per_cpu_areas(mm: "MM", mb: Memblock) -> None:
+    """mm/percpu.c:pcpu_embed_first_chunk: one group per node, 62 pages kept per CPU."""
+    groups: dict[int, int] = {}
+    for c in range(mm.nr_cpu_ids):
+        groups[mm.cpu_to_node[c]] = groups.get(mm.cpu_to_node[c], 0) + 1
+    unit, upa = pcpu_unit_pages(list(groups.values()), mm.nr_cpu_ids)
+    for nid in sorted(groups):
+        cnt = groups[nid]
+        nunits = -(-cnt // upa) * upa
+        base = mb.alloc(nunits * unit, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what="percpu")
+        if base < 0:
+            continue
+        for u in range(nunits):
+            s = base + u * unit
+            if u < cnt:
+                mb.phys_free(s + PERCPU_UNIT_KEEP_PAGES, s + unit)
+            else:
+                mb.phys_free(s, s + unit)
+
+
+def reserve_before_zonelists(mm: "MM", spec: "MachineSpec", mb: Memblock, facts: dict) -> None:
+    """Memoryless nodes' pgdat (free_area_init), setup_log_buf, small allocations, percpu."""
+    for node in mm.nodes:                     # free_area_init: memoryless nodes' pgdat
+        if not node.node_present_pages and node.node_id in {n.nid for n in spec.nodes}:
+            mb.alloc(NODE_DATA_PAGES, what=f"NODE_DATA({node.node_id}) memoryless")
+    n = log_buf_pages(spec.log_buf_len, mm.nr_cpu_ids)
+    if n:
+        mb.alloc(n, what="log_buf")
+    # small allocations: e820/ACPI copies, cpumasks, fixmap tables at the top of memory; the
+    # percpu maps (pcpu_setup_first_chunk) beside the boot CPU's group
+    mb.alloc(SMALL_ALLOC_PAGES - 1, what="small allocations")
+    mb.alloc(1, nid=mm.cpu_to_node[0], what="percpu maps")
+    setup_per_cpu_areas(mm, mb)
+
+
+def reserve_hash_tables_and_swiotlb(mm: "MM", spec: "MachineSpec", mb: Memblock, facts: dict) -> None:
+    """vfs_caches_init_early's dentry and inode hashes (one memory node only) and swiotlb."""
+    if len(mm.node_states["has_memory"]) == 1:        # hashdist = 0: early tables from memblock
+        for scale in (13, 14):                    # dentry, inode
+            pages = alloc_large_system_hash_pages(facts["nr_kernel_pages"], facts["nr_all_pages"], scale)
+            mb.alloc(pages, what="dentry hash" if scale == 13 else "inode hash")
+    swiotlb = spec.swiotlb if spec.swiotlb is not None else facts["max_pfn"] > MAX_DMA32_PFN
+    if swiotlb:
+        mb.alloc(SWIOTLB_PAGES, hi=MAX_DMA32_PFN, what="swiotlb")
+        mb.alloc(SWIOTLB_SLOTS_PAGES, what="swiotlb slots")

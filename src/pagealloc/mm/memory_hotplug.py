@@ -1,13 +1,12 @@
-"""Memory hotplug: sections, memory blocks, hot-add, online and offline.
+"""Memory hotplug: sections, hot-add, online and offline.
 
-Models mm/memory_hotplug.c (add_memory, online_pages, offline_pages,
-zone_for_pfn_range with the contig-zones and auto-movable policies,
-move_pfn_range_to_zone, remove_pfn_range_from_zone, node_states updates),
-the memory block devices of drivers/base/memory.c (their ``state`` and
-``valid_zones`` files), x86's probe_memory_block_size
-(arch/x86/mm/init_64.c), and the page_alloc.c helpers only hotplug uses:
-zone_pcp_disable / zone_pcp_enable / zone_pcp_reset and
-__offline_isolated_pages.
+Models mm/memory_hotplug.c (add_memory, remove_memory, online_pages,
+offline_pages, zone_for_pfn_range with the contig-zones and auto-movable
+policies, move_pfn_range_to_zone, remove_pfn_range_from_zone,
+pfn_to_online_page, node_states updates) and the page_alloc.c helpers
+only hotplug uses: zone_pcp_disable / zone_pcp_enable / zone_pcp_reset and
+__offline_isolated_pages. The memory block devices that drive it
+(memoryN/state, valid_zones, the block size) are in memory_blocks.py.
 
 The memmap is sized at boot (MachineSpec.max_pfn_extra, hotpluggable
 ranges): hot-added memory must lie inside it. The model's per-page flags
@@ -27,14 +26,16 @@ migration is wired in.
 """
 from __future__ import annotations
 
-import enum
 import errno
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_reserved
+from .memory_blocks import (MEM_OFFLINE, MEM_ONLINE, MMOP_OFFLINE, MMOP_ONLINE_KERNEL,
+                            MMOP_ONLINE_MOVABLE, SECTION_SIZE_BITS, MemoryBlock,
+                            _device_online, early_node_zone_for_memory_block,
+                            probe_memory_block_size)
 from .mm_init import N_CPU, N_HIGH_MEMORY, N_MEMORY, N_NORMAL_MEMORY, N_ONLINE, N_POSSIBLE
 from .mmzone import (MAX_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, PAGE_SHIFT, Zone, ZoneType,
                      pageblock_nr_pages, pageblock_order)
@@ -43,94 +44,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core import MM
 
 __all__ = [
-    "SECTION_SIZE_BITS", "PAGES_PER_SECTION", "PAGES_PER_SUBSECTION", "MIN_MEMORY_BLOCK_SIZE",
-    "MAX_BLOCK_SIZE", "MEM_SIZE_FOR_LARGE_BLOCK", "OnlineType", "MMOP_OFFLINE", "MMOP_ONLINE",
-    "MMOP_ONLINE_KERNEL", "MMOP_ONLINE_MOVABLE", "MEM_ONLINE", "MEM_GOING_OFFLINE",
-    "MEM_OFFLINE", "MemoryBlock", "MemoryHotplug", "memory_hotplug", "memory_hotplug_init",
-    "probe_memory_block_size", "memory_block_size_bytes", "pfn_to_online_page",
-    "first_valid_page", "node_states", "zone_for_pfn_range", "move_pfn_range_to_zone",
-    "online_pages", "offline_pages", "add_memory", "remove_memory", "memory_block_online",
-    "memory_block_offline", "memory_block_state_store", "valid_zones",
-    "zone_pcp_disable", "zone_pcp_enable", "zone_pcp_reset", "__offline_isolated_pages",
-    "scan_movable_pages", "do_migrate_range", "mhp_online_type_from_str",
+    "PAGES_PER_SECTION", "PAGES_PER_SUBSECTION", "ONLINE_POLICIES", "MemoryHotplug", "memory_hotplug", "memory_hotplug_init",
+    "pfn_to_online_page", "first_valid_page", "node_states", "zone_for_pfn_range",
+    "move_pfn_range_to_zone", "remove_pfn_range_from_zone", "online_pages", "offline_pages",
+    "add_memory", "remove_memory", "zone_pcp_disable", "zone_pcp_enable", "zone_pcp_reset",
+    "__offline_isolated_pages", "scan_movable_pages", "do_migrate_range",
 ]
 
-SECTION_SIZE_BITS = 27                              # arch/x86/include/asm/sparsemem.h (64-bit)
 PFN_SECTION_SHIFT = SECTION_SIZE_BITS - PAGE_SHIFT
 PAGES_PER_SECTION = 1 << PFN_SECTION_SHIFT          # 32768
 PAGES_PER_SUBSECTION = 1 << (21 - PAGE_SHIFT)       # SUBSECTION_SHIFT 21: 512
-MIN_MEMORY_BLOCK_SIZE = 1 << SECTION_SIZE_BITS      # 128 MiB
-MAX_BLOCK_SIZE = 2 << 30                            # arch/x86/mm/init_64.c
-MEM_SIZE_FOR_LARGE_BLOCK = 64 << 30
 
 # struct mem_section flag bits (include/linux/mmzone.h)
 SECTION_MARKED_PRESENT = 1 << 0
 SECTION_IS_ONLINE = 1 << 2
 SECTION_IS_EARLY = 1 << 3
 
-# memory block states (include/linux/memory.h)
-MEM_ONLINE = 1 << 0
-MEM_GOING_OFFLINE = 1 << 1
-MEM_OFFLINE = 1 << 2
-_STATE_NAMES = {MEM_ONLINE: "online", MEM_GOING_OFFLINE: "going-offline", MEM_OFFLINE: "offline"}
-
-# isolation flags (include/linux/page-isolation.h)
-MEMORY_OFFLINE = 0x1
-REPORT_FAILURE = 0x2
-
-
-class OnlineType(enum.IntEnum):
-    """enum mmop (include/linux/memory_hotplug.h): what ``echo X > memoryN/state`` asks."""
-    OFFLINE = 0
-    ONLINE = 1
-    ONLINE_KERNEL = 2
-    ONLINE_MOVABLE = 3
-
-
-MMOP_OFFLINE = OnlineType.OFFLINE
-MMOP_ONLINE = OnlineType.ONLINE
-MMOP_ONLINE_KERNEL = OnlineType.ONLINE_KERNEL
-MMOP_ONLINE_MOVABLE = OnlineType.ONLINE_MOVABLE
-
-_ONLINE_TYPE_STRINGS = {"offline": MMOP_OFFLINE, "online": MMOP_ONLINE,
-                        "online_kernel": MMOP_ONLINE_KERNEL, "online_movable": MMOP_ONLINE_MOVABLE}
-
 ONLINE_POLICIES = ("contig-zones", "auto-movable")
-
-
-def mhp_online_type_from_str(text: str) -> int:
-    """The MMOP_* for a sysfs string, or -EINVAL (drivers/base/memory.c)."""
-    return _ONLINE_TYPE_STRINGS.get(str(text).strip(), -errno.EINVAL)
-
-
-@dataclass
-class MemoryBlock:
-    """struct memory_block: /sys/devices/system/memory/memoryN."""
-    id: int
-    start_pfn: int
-    nr_pages: int
-    state: int
-    nid: int
-    zone: Zone | None
-    online_type: int = MMOP_OFFLINE
-    early: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"memory{self.id}"
-
-    @property
-    def state_name(self) -> str:
-        return _STATE_NAMES[self.state]
-
-    @property
-    def end_pfn(self) -> int:
-        return self.start_pfn + self.nr_pages
-
-    def __repr__(self) -> str:
-        z = self.zone.name if self.zone is not None else "-"
-        return (f"<memory{self.id} pfn {self.start_pfn:#x}+{self.nr_pages:#x} {self.state_name} "
-                f"node {self.nid} zone {z}>")
 
 
 class MemoryHotplug:
@@ -147,6 +77,9 @@ class MemoryHotplug:
         npfn = mem.npfn
         nsec = (npfn + PAGES_PER_SECTION - 1) // PAGES_PER_SECTION
         present = (mem.a_flags & PG_absent) == 0
+        for z in mm.zones:              # ZONE_DEVICE: no online memmap, no memory blocks
+            if z.type == ZoneType.DEVICE and z.spanned_pages:
+                present[z.zone_start_pfn:z.zone_end_pfn] = False
         padded = np.zeros(nsec * PAGES_PER_SECTION, dtype=bool)
         padded[:npfn] = present
         sec_present = padded.reshape(nsec, PAGES_PER_SECTION).any(axis=1)
@@ -171,6 +104,9 @@ class MemoryHotplug:
         self.kswapd_nodes: set[int] = {n.node_id for n in mm.nodes if n.has_memory()}
         self.kcompactd_nodes: set[int] = set(self.kswapd_nodes)
         self.last_failure: tuple[str, int, int] | None = None   # (reason, errno, pfn)
+        # page isolation's last answers (dump_page / the test_pages_isolated tracepoint)
+        self.last_unmovable_pfn = -1
+        self.test_pages_isolated: tuple[int, int, int] | None = None
         if not mm.node_states:
             mm.node_states = _boot_node_states(mm)
         self._boot_blocks(mm, sec_present)
@@ -186,7 +122,7 @@ class MemoryHotplug:
                     if any(z.present_pages and _zone_intersects(z, start, self.pages_per_block)
                            for z in n.node_zones if z.type != ZoneType.DEVICE)]
             nid = nids[-1] if nids else 0
-            zone = (_early_node_zone_for_memory_block(mm, nids[0], start, self.pages_per_block)
+            zone = (early_node_zone_for_memory_block(mm, nids[0], start, self.pages_per_block)
                     if len(nids) == 1 else None)
             self.blocks[bid] = MemoryBlock(bid, start, self.pages_per_block, MEM_ONLINE, nid,
                                            zone, early=True)
@@ -252,37 +188,6 @@ def node_states(mm: "MM") -> dict[str, set[int]]:
 # block size and sections
 
 
-def probe_memory_block_size(max_pfn: int, hypervisor: bool = True, set_size: int = 0) -> int:
-    """The memory block size in bytes, as x86_64 picks it at boot.
-
-    Models arch/x86/mm/init_64.c:probe_memory_block_size: 128 MiB below
-    64 GiB of boot RAM; 2 GiB on bare metal above; on a hypervisor the
-    largest power of two up to 2 GiB that divides the end of boot RAM.
-    """
-    if set_size:
-        if set_size > MEM_SIZE_FOR_LARGE_BLOCK or set_size < MIN_MEMORY_BLOCK_SIZE \
-                or set_size & (set_size - 1):
-            raise ValueError(f"memory block size {set_size:#x} is not a power of two "
-                             f"in [{MIN_MEMORY_BLOCK_SIZE:#x}, {MEM_SIZE_FOR_LARGE_BLOCK:#x}]")
-        return set_size
-    boot_mem_end = max_pfn << PAGE_SHIFT
-    if boot_mem_end < MEM_SIZE_FOR_LARGE_BLOCK:
-        return MIN_MEMORY_BLOCK_SIZE
-    if not hypervisor:
-        return MAX_BLOCK_SIZE
-    bz = MAX_BLOCK_SIZE
-    while bz > MIN_MEMORY_BLOCK_SIZE:
-        if boot_mem_end % bz == 0:
-            break
-        bz >>= 1
-    return bz
-
-
-def memory_block_size_bytes(mm: "MM") -> int:
-    """memory_block_size_bytes() (drivers/base/memory.c)."""
-    return memory_hotplug(mm).block_size_bytes
-
-
 def pfn_to_online_page(mm: "MM", pfn: int) -> bool:
     """Whether pfn has an online memmap (mm/memory_hotplug.c:pfn_to_online_page).
 
@@ -327,18 +232,6 @@ def _zone_intersects(zone: Zone, start_pfn: int, nr_pages: int) -> bool:
     if not zone.spanned_pages:
         return False
     return not (start_pfn >= zone.zone_end_pfn or start_pfn + nr_pages <= zone.zone_start_pfn)
-
-
-def _early_node_zone_for_memory_block(mm: "MM", nid: int, start: int, nr: int) -> Zone | None:
-    """The single populated zone of node nid a boot memory block intersects, else None."""
-    match = None
-    for z in mm.nodes[nid].node_zones:
-        if not z.present_pages or not _zone_intersects(z, start, nr):
-            continue
-        if match is not None:
-            return None
-        match = z
-    return match
 
 
 def _fixup_pb_zone(mm: "MM") -> None:
@@ -690,7 +583,7 @@ def do_migrate_range(mm: "MM", start_pfn: int, end_pfn: int) -> int:
     Goes through the migration hook :func:`pagealloc.mm.contig.migrate_range`.
     """
     from .contig import migrate_range
-    return migrate_range(mm, start_pfn, end_pfn)
+    return migrate_range(mm, start_pfn, end_pfn, "memory_hotplug")
 
 
 def _node_states_check_changes_offline(mm: "MM", nr_pages: int, zone: Zone) -> tuple[int, int]:
@@ -729,7 +622,8 @@ def offline_pages(mm: "MM", start_pfn: int, nr_pages: int, zone: Zone) -> int:
     -EINTR (the model's signal after ``offline_retry_limit`` fruitless
     migrate/test passes, also rolled back).
     """
-    from .page_isolation import (start_isolate_page_range, test_pages_isolated,
+    from .page_isolation import (MEMORY_OFFLINE, REPORT_FAILURE, last_unmovable_pfn,
+                                 start_isolate_page_range, test_pages_isolated,
                                  undo_isolate_page_range)
     from .gfp import GFP_USER, __GFP_MOVABLE, __GFP_RETRY_MAYFAIL
     hp = memory_hotplug(mm)
@@ -748,7 +642,6 @@ def offline_pages(mm: "MM", start_pfn: int, nr_pages: int, zone: Zone) -> int:
                                    GFP_USER | __GFP_MOVABLE | __GFP_RETRY_MAYFAIL)
     if ret:
         zone_pcp_enable(mm, zone)
-        from .page_isolation import last_unmovable_pfn
         return _offline_failed(mm, start_pfn, end_pfn, "failure to isolate range", ret,
                                last_unmovable_pfn(mm))
     status_nid, status_nid_normal = _node_states_check_changes_offline(mm, nr_pages, zone)
@@ -803,98 +696,6 @@ def offline_pages(mm: "MM", start_pfn: int, nr_pages: int, zone: Zone) -> int:
     remove_pfn_range_from_zone(mm, zone, start_pfn, nr_pages)
     _update_page_zones(mm)
     return 0
-
-
-# --------------------------------------------------------------------------------------
-# memory block devices (drivers/base/memory.c)
-
-
-def memory_block_online(mm: "MM", blk: MemoryBlock) -> int:
-    """memory_block_online(): pick the zone, online_pages, remember the zone."""
-    zone = zone_for_pfn_range(mm, blk.online_type, blk.nid, blk.start_pfn, blk.nr_pages)
-    ret = online_pages(mm, blk.start_pfn, blk.nr_pages, zone)
-    if not ret:
-        blk.zone = zone
-        _fixup_pb_zone(mm)
-    return ret
-
-
-def memory_block_offline(mm: "MM", blk: MemoryBlock) -> int:
-    """memory_block_offline(): -EINVAL for a block spanning several zones."""
-    if blk.zone is None:
-        return -errno.EINVAL
-    ret = offline_pages(mm, blk.start_pfn, blk.nr_pages, blk.zone)
-    if not ret:
-        blk.zone = None
-    return ret
-
-
-def _memory_block_change_state(mm: "MM", blk: MemoryBlock, to_state: int,
-                               from_state_req: int) -> int:
-    if blk.state != from_state_req:
-        return -errno.EINVAL
-    if to_state == MEM_OFFLINE:
-        blk.state = MEM_GOING_OFFLINE
-    if to_state == MEM_ONLINE:
-        ret = memory_block_online(mm, blk)
-    else:
-        ret = memory_block_offline(mm, blk)
-    blk.state = from_state_req if ret else to_state
-    return ret
-
-
-def _device_online(mm: "MM", blk: MemoryBlock) -> int:
-    """device_online() -> memory_subsys_online(); 1 when already online."""
-    if blk.state == MEM_ONLINE:
-        return 1
-    if blk.online_type == MMOP_OFFLINE:
-        blk.online_type = MMOP_ONLINE
-    ret = _memory_block_change_state(mm, blk, MEM_ONLINE, MEM_OFFLINE)
-    blk.online_type = MMOP_OFFLINE
-    return ret
-
-
-def _device_offline(mm: "MM", blk: MemoryBlock) -> int:
-    """device_offline() -> memory_subsys_offline(); 1 when already offline."""
-    if blk.state == MEM_OFFLINE:
-        return 1
-    return _memory_block_change_state(mm, blk, MEM_OFFLINE, MEM_ONLINE)
-
-
-def memory_block_state_store(mm: "MM", block_id: int, text: str) -> int:
-    """``echo TEXT > /sys/devices/system/memory/memoryN/state``: 0 or -errno.
-
-    Models drivers/base/memory.c:state_store ("online", "online_kernel",
-    "online_movable", "offline"; onlining an online block is -EINVAL).
-    """
-    hp = memory_hotplug(mm)
-    blk = hp.blocks.get(block_id)
-    if blk is None:
-        return -errno.ENODEV
-    online_type = mhp_online_type_from_str(text)
-    if online_type < 0:
-        return -errno.EINVAL
-    if online_type == MMOP_OFFLINE:
-        ret = _device_offline(mm, blk)
-    else:
-        blk.online_type = online_type
-        ret = _device_online(mm, blk)
-    if ret < 0:
-        return ret
-    return -errno.EINVAL if ret else 0
-
-
-def valid_zones(mm: "MM", blk: MemoryBlock) -> str:
-    """The ``valid_zones`` file of a memory block (drivers/base/memory.c:valid_zones_show)."""
-    if blk.state == MEM_ONLINE:
-        return blk.zone.name if blk.zone is not None else "none"
-    default = zone_for_pfn_range(mm, MMOP_ONLINE, blk.nid, blk.start_pfn, blk.nr_pages)
-    out = default.name
-    for t in (MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE):
-        z = zone_for_pfn_range(mm, t, blk.nid, blk.start_pfn, blk.nr_pages)
-        if z is not default:
-            out += " " + z.name
-    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -30,23 +30,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .core import MM
-from .memblock import (DEFAULT_INITRD_PAGES, KERNEL_IMAGE_PAGES, KERNEL_INIT_FREED, MAX_DMA_PFN,
-                       MEM_SECTION_ROOTS_PAGES, NODE_DATA_PAGES, NUMA_NO_NODE, PMD_PAGES,
-                       PERCPU_UNIT_KEEP_PAGES, SECTION_PAGES, SECTIONS_PER_ROOT,
-                       SMALL_ALLOC_PAGES, SWIOTLB_PAGES, SWIOTLB_SLOTS_PAGES, MAX_DMA32_PFN,
-                       Memblock, MemRegion, alloc_large_system_hash_pages, log_buf_pages,
-                       memmap_pages_per_section, pcpu_unit_pages)
+from .memblock import (DEFAULT_INITRD_PAGES, MAX_DMA_PFN, MAX_DMA32_PFN, NODE_DATA_PAGES,
+                       SECTION_PAGES, Memblock, memblock_find_dma_reserve, memblock_from_spec,
+                       numa_clear_kernel_node_hotplug, reserve_before_zonelists,
+                       reserve_hash_tables_and_swiotlb, setup_arch_reserve, sparse_init)
 from .memmap import LISTS_PER_ZONE, MemMap, PG_absent, PG_reserved
 from .mmzone import (MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, PAGE_SHIFT, ZONE_NAMES, PgData,
                      Zone, ZoneType, pageblock_nr_pages, pageblock_order)
 from .page_alloc import FPI_NONE, FPI_SKIP_KASAN_POISON, FPI_TO_TAIL, __free_one_page
 from .vmstat import EV_PGFREE
-from .watermarks import (init_per_zone_wmark_min, nr_free_zone_pages, setup_zone_pageset,
-                         start_stop_khugepaged)
+from .watermarks import (default_lowmem_reserve_ratio, init_per_zone_wmark_min, nr_free_zone_pages,
+                         setup_zone_pageset, start_stop_khugepaged)
 
 __all__ = ["MachineSpec", "NodeSpec", "free_area_init", "memblock_free_all",
            "build_all_zonelists", "boot", "find_zone_movable_pfns_for_nodes",
-           "calc_memmap_size", "free_reserved_area", "LOCAL_DISTANCE", "REMOTE_DISTANCE",
+           "calc_memmap_size", "free_reserved_area", "__free_pages_memory", "init_node_states",
+           "refresh_cpu_vm_stats", "LOCAL_DISTANCE", "REMOTE_DISTANCE",
            "MAX_NUMNODES", "N_POSSIBLE", "N_ONLINE", "N_NORMAL_MEMORY", "N_HIGH_MEMORY",
            "N_MEMORY", "N_CPU"]
 
@@ -363,7 +362,7 @@ def free_area_init(mm: MM, spec: MachineSpec, mb: Memblock, dma_reserve: int = 0
         node.node_spanned_pages = totalpages
         node.node_present_pages = realtotal
     _memmap_init(mm, mb)
-    _set_node_states(mm, spec)
+    init_node_states(mm, spec)
     for nid, ds, de in spec.device:
         _move_pfn_range_to_device_zone(mm, nid, ds, de)
     return {"nr_kernel_pages": nr_kernel_pages, "nr_all_pages": nr_all_pages,
@@ -435,7 +434,7 @@ def _init_unavailable_range(mm: MM, spfn: int, epfn: int, zname: str, nid: int,
     while pfn < epfn:
         blk = pfn - pfn % pageblock_nr_pages
         if blk // SECTION_PAGES not in present_sections:
-            pfn = blk + pageblock_nr_pages
+            pfn = (blk // SECTION_PAGES + 1) * SECTION_PAGES      # the whole section is invalid
             continue
         nxt = min(epfn, blk + pageblock_nr_pages)
         n += nxt - pfn
@@ -444,7 +443,7 @@ def _init_unavailable_range(mm: MM, spfn: int, epfn: int, zname: str, nid: int,
         mm.printk(f"On node {nid}, zone {zname}: {n} pages in unavailable ranges")
 
 
-def _set_node_states(mm: MM, spec: MachineSpec) -> None:
+def init_node_states(mm: MM, spec: MachineSpec) -> None:
     """node_states[]: possible, online, normal/high memory (check_for_memory), memory, cpu."""
     st = {k: set() for k in (N_POSSIBLE, N_ONLINE, N_NORMAL_MEMORY, N_HIGH_MEMORY, N_MEMORY, N_CPU)}
     for n in spec.nodes:
@@ -581,7 +580,6 @@ def memblock_free_all(mm: MM, free: list[tuple[int, int]]) -> int:
     cannot merge and land at the tail in ascending order, exactly as the
     page-by-page loop leaves them. Returns the pages freed.
     """
-    top = MAX_ORDER - 1
     for z in mm.zones:
         z.managed_pages = 0
     total = 0
@@ -592,12 +590,14 @@ def memblock_free_all(mm: MM, free: list[tuple[int, int]]) -> int:
             e = min(end, zone.zone_end_pfn)
             if e <= s:
                 continue
-            _free_range(mm, zone, s, e, top, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
+            __free_pages_memory(mm, zone, s, e, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
             total += e - s
     return total
 
 
-def _free_range(mm: MM, zone: Zone, start: int, end: int, top: int, fpi: int) -> None:
+def __free_pages_memory(mm: MM, zone: Zone, start: int, end: int, fpi: int) -> None:
+    """Free [start, end) of one zone in naturally aligned chunks (mm/memblock.c:__free_pages_memory)."""
+    top = MAX_ORDER - 1
     mem = mm.mem
     pfn = start
     while pfn < end:
@@ -685,167 +685,6 @@ def free_reserved_area(mm: MM, start: int, end: int) -> int:
     return n
 
 
-# --------------------------------------------------------------------------------------
-# the early reservations (see memblock.py)
-
-
-def _memblock_from_spec(spec: MachineSpec) -> Memblock:
-    regions = []
-    for n in spec.nodes:
-        for s, e in n.ranges:
-            if e > s:
-                hot = n.hotpluggable or any(hs <= s and e <= he for hs, he in spec.hotpluggable)
-                regions.append(MemRegion(s, e, n.nid, hot))
-    regions.sort(key=lambda r: r.start)
-    for a, b in zip(regions, regions[1:]):
-        if b.start < a.end:
-            from ..errors import PageAllocError
-            raise PageAllocError(f"memory ranges overlap: node {a.nid} [{a.start:#x}, {a.end:#x}) "
-                                 f"and node {b.nid} [{b.start:#x}, {b.end:#x})")
-    return Memblock(regions, movable_node=spec.movable_node)
-
-
-def _setup_arch_reserve(mm: MM, spec: MachineSpec, mb: Memblock) -> None:
-    """setup_arch: the first 1 MiB, the kernel image, the initrd, crashkernel=."""
-    mb.reserve(0, 0x100, "first 1 MiB (realmode, BIOS)")
-    base = spec.kernel_base
-    img = KERNEL_IMAGE_PAGES
-    fits = any(s <= base and base + img <= e for s, e, _n in mb.free_ranges())
-    if not fits:
-        base = mb.alloc_bottom_up(img, lo=0x100, what="kernel image")
-        if base < 0:
-            mm.printk("pagealloc: the machine is too small for Debian's kernel image; "
-                      "booting without it")
-        else:
-            mm.printk(f"pagealloc: kernel image placed at {base << PAGE_SHIFT:#x} "
-                      f"(does not fit at {spec.kernel_base << PAGE_SHIFT:#x})")
-    else:
-        mb.reserve(base, base + img, "kernel image")
-    if base >= 0:
-        for off, n, what in KERNEL_INIT_FREED:
-            mb.late_free.append((base + off, base + off + n, what))
-    if spec.initrd_pages:
-        end = spec.initrd_end
-        if end is None:
-            low = [r.end for r in mb.memory if r.start < MAX_DMA32_PFN]
-            end = (min(max(low), MAX_DMA32_PFN) & ~15) if low else 0
-        start = end - spec.initrd_pages
-        if start > 0x100 and mb.reserved_pages(start, end) == 0:
-            mb.reserve(start, end, "initrd")
-            mb.late_free.append((start, end, "initrd"))
-    if spec.crashkernel:
-        pages, cbase, high = spec.crashkernel
-        align = (16 << 20) >> PAGE_SHIFT
-        if cbase is not None:
-            if mb.reserved_pages(cbase, cbase + pages) == 0:
-                mb.reserve(cbase, cbase + pages, "crashkernel")
-        else:
-            got = -1
-            if not high:
-                got = mb.alloc(pages, align=align, lo=align, hi=MAX_DMA32_PFN, what="crashkernel")
-            if got < 0:
-                got = mb.alloc(pages, align=align, lo=MAX_DMA32_PFN if high else align,
-                               what="crashkernel")
-            if got < 0:
-                mm.printk("crashkernel reservation failed - No suitable area found.")
-
-
-def _numa_clear_kernel_node_hotplug(mb: Memblock) -> None:
-    """arch/x86/mm/numa.c: a node holding early reservations (the kernel) is not hotpluggable."""
-    nids = {r.nid for r in mb.memory for s, e in mb.reserved if r.start < e and s < r.end}
-    for r in mb.memory:
-        if r.nid in nids:
-            r.hotplug = False
-
-
-def _memblock_find_dma_reserve(mb: Memblock) -> int:
-    """arch/x86/kernel/e820.c:memblock_find_dma_reserve: reserved pages below 16 MiB."""
-    return mb.reserved_pages(0, MAX_DMA_PFN)
-
-
-def _sparse_init(mm: MM, mb: Memblock) -> None:
-    """mm/sparse.c: section roots, index pages, vmemmap buffers and their page tables."""
-    section_nid: dict[int, int] = {}
-    for r in mb.memory:                                  # memblocks_present: first node wins
-        for sec in range(r.start // SECTION_PAGES, (r.end - 1) // SECTION_PAGES + 1):
-            section_nid.setdefault(sec, r.nid)
-    if not section_nid:
-        return
-    mb.alloc(MEM_SECTION_ROOTS_PAGES, what="mem_section roots")
-    roots: dict[int, int] = {}
-    for sec in sorted(section_nid):
-        roots.setdefault(sec // SECTIONS_PER_ROOT, section_nid[sec])
-    for _root, nid in sorted(roots.items()):
-        mb.alloc(1, nid=nid, what="sparse_index_alloc")
-    per_sec = memmap_pages_per_section()
-    by_node: dict[int, int] = {}
-    for sec, nid in section_nid.items():
-        by_node[nid] = by_node.get(nid, 0) + 1
-    for nid in sorted(by_node)[1:]:      # usemaps: node 0's share a page with the small allocations
-        mb.alloc(1, nid=nid, what=f"usemap node {nid}")
-    tables: set[tuple[str, int]] = set()
-    for nid in sorted(by_node):
-        got = mb.alloc(by_node[nid] * per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN,
-                       exact_nid=True, what=f"memmap node {nid}")
-        if got < 0:      # sparse_buffer_init failed: per-section vmemmap blocks, any node
-            for _ in range(by_node[nid]):
-                mb.alloc(per_sec, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what=f"memmap node {nid}")
-        # vmemmap page tables (5-level paging): a PMD table per 512 sections, a PUD table per
-        # 262144, one P4D table.
-        for sec in sorted(s for s, n in section_nid.items() if n == nid):
-            for key in (("p4d", 0), ("pud", sec >> 18), ("pmd", sec >> 9)):
-                if key not in tables:
-                    tables.add(key)
-                    mb.alloc(1, nid=nid, lo=MAX_DMA_PFN, what=f"vmemmap {key[0]}")
-
-
-def _setup_per_cpu_areas(mm: MM, mb: Memblock) -> None:
-    """mm/percpu.c:pcpu_embed_first_chunk: one group per node, 62 pages kept per CPU."""
-    groups: dict[int, int] = {}
-    for c in range(mm.nr_cpu_ids):
-        groups[mm.cpu_to_node[c]] = groups.get(mm.cpu_to_node[c], 0) + 1
-    unit, upa = pcpu_unit_pages(list(groups.values()), mm.nr_cpu_ids)
-    for nid in sorted(groups):
-        cnt = groups[nid]
-        nunits = -(-cnt // upa) * upa
-        base = mb.alloc(nunits * unit, align=PMD_PAGES, nid=nid, lo=MAX_DMA_PFN, what="percpu")
-        if base < 0:
-            continue
-        for u in range(nunits):
-            s = base + u * unit
-            if u < cnt:
-                mb.phys_free(s + PERCPU_UNIT_KEEP_PAGES, s + unit)
-            else:
-                mb.phys_free(s, s + unit)
-
-
-def _early_reservations_late(mm: MM, spec: MachineSpec, mb: Memblock, facts: dict) -> None:
-    """The reservations made between free_area_init and mem_init."""
-    for node in mm.nodes:                     # free_area_init: memoryless nodes' pgdat
-        if not node.node_present_pages and node.node_id in {n.nid for n in spec.nodes}:
-            mb.alloc(NODE_DATA_PAGES, what=f"NODE_DATA({node.node_id}) memoryless")
-    n = log_buf_pages(spec.log_buf_len, mm.nr_cpu_ids)
-    if n:
-        mb.alloc(n, what="log_buf")
-    # small allocations: e820/ACPI copies, cpumasks, fixmap tables at the top of memory; the
-    # percpu maps (pcpu_setup_first_chunk) beside the boot CPU's group
-    mb.alloc(SMALL_ALLOC_PAGES - 1, what="small allocations")
-    mb.alloc(1, nid=mm.cpu_to_node[0], what="percpu maps")
-    _setup_per_cpu_areas(mm, mb)
-    facts["percpu_done"] = True
-
-
-def _hash_and_swiotlb(mm: MM, spec: MachineSpec, mb: Memblock, facts: dict) -> None:
-    if len(mm.node_states[N_MEMORY]) == 1:        # hashdist = 0: early tables from memblock
-        for scale in (13, 14):                    # dentry, inode
-            pages = alloc_large_system_hash_pages(facts["nr_kernel_pages"], facts["nr_all_pages"], scale)
-            mb.alloc(pages, what="dentry hash" if scale == 13 else "inode hash")
-    swiotlb = spec.swiotlb if spec.swiotlb is not None else facts["max_pfn"] > MAX_DMA32_PFN
-    if swiotlb:
-        mb.alloc(SWIOTLB_PAGES, hi=MAX_DMA32_PFN, what="swiotlb")
-        mb.alloc(SWIOTLB_SLOTS_PAGES, what="swiotlb slots")
-
-
 def _mem_init_print_info(mm: MM, freed: int) -> None:
     physpages = sum(z.present_pages for z in mm.zones)
     K = lambda p: p << (PAGE_SHIFT - 10)  # noqa: E731
@@ -885,27 +724,28 @@ def boot(spec: MachineSpec) -> MM:
     boot messages the kernel prints on the way.
     """
     mm = MM(profile=spec.profile, cma=spec.cma, seed=spec.seed)
+    mm.lowmem_reserve_ratio = default_lowmem_reserve_ratio(mm)
     mm.thp = spec.thp
     mm.khugepaged_running = False
     mm.shuffle = spec.shuffle
     _setup_cpus(mm, spec)
-    mb = _memblock_from_spec(spec)
+    mb = memblock_from_spec(spec)
     for s, e in spec.reserved:
         mb.reserve(s, e, "reserved")
     if spec.boot_reservations:
-        _setup_arch_reserve(mm, spec, mb)
-        _numa_clear_kernel_node_hotplug(mb)
+        setup_arch_reserve(mm, spec, mb)
+        numa_clear_kernel_node_hotplug(mb)
         for nid in sorted({r.nid for r in mb.memory}):      # numa_register_memblks
             mb.alloc(NODE_DATA_PAGES, nid=nid, what=f"NODE_DATA({nid})")
-    dma_reserve = _memblock_find_dma_reserve(mb)
+    dma_reserve = memblock_find_dma_reserve(mb)
     if spec.boot_reservations:
-        _sparse_init(mm, mb)
+        sparse_init(mm, mb)
     facts = free_area_init(mm, spec, mb, dma_reserve)
     if spec.boot_reservations:
-        _early_reservations_late(mm, spec, mb, facts)
+        reserve_before_zonelists(mm, spec, mb, facts)
     build_all_zonelists(mm, spec.distance)
     if spec.boot_reservations:
-        _hash_and_swiotlb(mm, spec, mb, facts)
+        reserve_hash_tables_and_swiotlb(mm, spec, mb, facts)
     freed = memblock_free_all(mm, [(s, e) for s, e, _n in mb.free_ranges()])
     _mem_init_print_info(mm, freed)
     for z in mm.zones:                               # setup_per_cpu_pageset
@@ -921,7 +761,7 @@ def boot(spec: MachineSpec) -> MM:
     for s, e, what in sorted(mb.late_free):           # alternative_instructions, before smp_init
         if what == "SMP alternatives":
             free_reserved_area(mm, s, e)
-    _fold_vmstat(mm)
+    refresh_cpu_vm_stats(mm)
     init_per_zone_wmark_min(mm)                      # postcore_initcall
     totalram = sum(z.managed_pages for z in mm.zones)
     if totalram < HPAGE_PMD_THP_MIN_TOTALRAM:        # hugepage_init: THP off on small machines
@@ -935,13 +775,13 @@ def boot(spec: MachineSpec) -> MM:
     for s, e, what in sorted(mb.late_free):          # populate_rootfs, free_initmem
         if what != "SMP alternatives":
             free_reserved_area(mm, s, e)
-    _fold_vmstat(mm)
+    refresh_cpu_vm_stats(mm)
     mm.memblock = mb
     return mm
 
 
-def _fold_vmstat(mm: MM) -> None:
-    """refresh_cpu_vm_stats() on every CPU: fold the per-CPU NR_FREE_PAGES diffs."""
+def refresh_cpu_vm_stats(mm: MM) -> None:
+    """Fold every CPU's NR_FREE_PAGES diffs (mm/vmstat.c:refresh_cpu_vm_stats on each CPU)."""
     for z in mm.zones:
         if z.vm_stat_diff:
             z.vm_free += sum(z.vm_stat_diff)

@@ -554,6 +554,7 @@ def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
     pcp = zone.pcp[mm.cpu]
     if pcp.locked:
         mm.pcp_trylock_failures += 1
+        mm.pcp_trylock_failures_alloc += 1
         return -1
     pcp.free_factor >>= 1
     pfn = __rmqueue_pcplist(mm, zone, order, mt, alloc_flags, pcp,
@@ -958,6 +959,7 @@ def __alloc_pages_bulk(mm, gfp: int, preferred_nid: int, nodemask, nr_pages: int
     pcp = zone.pcp[mm.cpu]
     if pcp.locked:
         mm.pcp_trylock_failures += 1
+        mm.pcp_trylock_failures_alloc += 1
         return failed()
     lst = pcp.lists[order_to_pindex(ac.migratetype, 0)]
     nr_account = 0
@@ -1087,6 +1089,7 @@ def free_unref_page(mm, pfn: int, order: int) -> None:
     pcp = zone.pcp[mm.cpu]
     if pcp.locked:
         mm.pcp_trylock_failures += 1
+        mm.pcp_trylock_failures_free += 1
         free_one_page(mm, zone, pfn, order, mt, FPI_NONE)
         return
     free_unref_page_commit(mm, zone, pcp, pfn, pcpmt, order)
@@ -1161,6 +1164,7 @@ def free_unref_page_list(mm, pfns: list[int]) -> None:
         pcp = zone.pcp[mm.cpu]
         if pcp.locked:
             mm.pcp_trylock_failures += 1
+            mm.pcp_trylock_failures_free += 1
             free_one_page(mm, zone, pfn, 0, mt, FPI_NONE)
             continue
         pcpmt = MIGRATE_MOVABLE if mt >= MIGRATE_PCPTYPES else mt

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 from .memmap import (PB_MT_MASK, PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reserved,
                      PG_unknown)
-from .memory_hotplug import (MEMORY_OFFLINE, REPORT_FAILURE, _dump_page, _page_zone,
-                             first_valid_page, pfn_to_online_page)
+from .memory_hotplug import (_dump_page, _page_zone, first_valid_page, memory_hotplug,
+                             pfn_to_online_page)
 from .mmzone import (MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_CMA, MIGRATE_ISOLATE,
                      pageblock_nr_pages, pageblock_order)
 
@@ -35,6 +35,10 @@ __all__ = ["MEMORY_OFFLINE", "REPORT_FAILURE", "has_unmovable_pages",
            "set_migratetype_isolate", "unset_migratetype_isolate", "isolate_single_pageblock",
            "start_isolate_page_range", "undo_isolate_page_range", "test_pages_isolated",
            "is_migrate_isolate_page", "block_head", "last_unmovable_pfn"]
+
+# isolation flags (include/linux/page-isolation.h)
+MEMORY_OFFLINE = 0x1
+REPORT_FAILURE = 0x2
 
 _NOT_MOVABLE = PG_reserved | PG_absent | PG_unknown
 
@@ -70,7 +74,7 @@ def block_head(mm: "MM", pfn: int) -> int:
 
 def last_unmovable_pfn(mm: "MM") -> int:
     """The pfn the last failed has_unmovable_pages() returned (-1 if none)."""
-    return getattr(mm, "_last_unmovable_pfn", -1)
+    return memory_hotplug(mm).last_unmovable_pfn
 
 
 def has_unmovable_pages(mm: "MM", start_pfn: int, end_pfn: int, migratetype: int,
@@ -140,7 +144,7 @@ def set_migratetype_isolate(mm: "MM", pfn: int, migratetype: int, isol_flags: in
             nr_pages, _ = move_freepages_block(mm, zone, pfn, MIGRATE_ISOLATE)
             mod_zone_freepage_state(mm, zone, -nr_pages, mt)
             return 0
-    mm._last_unmovable_pfn = unmovable
+    memory_hotplug(mm).last_unmovable_pfn = unmovable
     if isol_flags & REPORT_FAILURE:
         _dump_page(mm, unmovable, "unmovable page")
     return -errno.EBUSY
@@ -326,7 +330,8 @@ def test_pages_isolated(mm: "MM", start_pfn: int, end_pfn: int, isol_flags: int)
 
     Models mm/page_isolation.c:test_pages_isolated (pages on pcp lists are
     not free here: callers drain first). The first pfn that is not free is
-    kept in ``mm._test_pages_isolated`` (the kernel's tracepoint reports it).
+    kept in ``MemoryHotplug.test_pages_isolated`` as (start, end, fin_pfn),
+    what the kernel's test_pages_isolated tracepoint reports.
     """
     pfn = start_pfn
     while pfn < end_pfn:
@@ -336,10 +341,10 @@ def test_pages_isolated(mm: "MM", start_pfn: int, end_pfn: int, isol_flags: int)
         pfn += pageblock_nr_pages
     page = first_valid_page(mm, start_pfn, end_pfn - start_pfn)
     if pfn < end_pfn or page < 0:
-        mm._test_pages_isolated = (start_pfn, end_pfn, pfn)
+        memory_hotplug(mm).test_pages_isolated = (start_pfn, end_pfn, pfn)
         return -errno.EBUSY
     with mm.lock:
         pfn = _test_page_isolated_in_pageblock(mm, start_pfn, end_pfn, isol_flags)
-    mm._test_pages_isolated = (start_pfn, end_pfn, pfn)
+    memory_hotplug(mm).test_pages_isolated = (start_pfn, end_pfn, pfn)
     return -errno.EBUSY if pfn < end_pfn else 0
 

@@ -25,6 +25,7 @@ __all__ = ["calculate_min_free_kbytes", "setup_per_zone_wmarks", "__setup_per_zo
            "khugepaged_min_free_kbytes_update", "hugepage_flags_enabled", "nr_free_zone_pages",
            "nr_free_buffer_pages", "refresh_zone_stat_thresholds", "setup_zone_pageset",
            "setup_min_unmapped_ratio", "setup_min_slab_ratio", "mult_frac",
+           "default_lowmem_reserve_ratio",
            "MIN_FREE_KBYTES_MIN", "MIN_FREE_KBYTES_MAX", "SWAP_CLUSTER_MAX"]
 
 MIN_FREE_KBYTES_MIN = 128
@@ -43,6 +44,15 @@ def _online_zones(mm):
     for node in mm.nodes:
         if node.online:
             yield from node.node_zones
+
+
+def default_lowmem_reserve_ratio(mm) -> list[int]:
+    """sysctl_lowmem_reserve_ratio's initialiser in this build's zone order.
+
+    DMA 256, DMA32 256, Normal 32, HighMem, Movable and Device 0 (mm/page_alloc.c).
+    """
+    by_type = {ZoneType.DMA: 256, ZoneType.DMA32: 256, ZoneType.NORMAL: 32}
+    return [by_type.get(zt, 0) for zt in mm.zone_types]
 
 
 def nr_free_zone_pages(mm, offset: int, nid: int | None = None) -> int:

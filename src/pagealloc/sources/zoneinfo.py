@@ -39,6 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, PageAllocError
+from ..mm.core import MM, PROFILE_ZONES
+from ..mm.internal import MAX_RECLAIM_RETRIES
+from ..mm.memmap import LISTS_PER_ZONE, MemMap, PG_absent, PG_head, PG_pcp, PG_reserved
+from ..mm.mm_init import (LOCAL_DISTANCE, REMOTE_DISTANCE, MachineSpec, NodeSpec,
+                          __free_pages_memory, build_all_zonelists, init_node_states,
+                          refresh_cpu_vm_stats)
+from ..mm.mmzone import (MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, ZONE_NAMES, PgData, Zone,
+                         order_to_pindex, pageblock_nr_pages)
+from ..mm.page_alloc import FPI_SKIP_KASAN_POISON, FPI_TO_TAIL
+from ..mm.pcp import PerCpuPages
+from ..mm.vmstat import NUMA_STAT_ITEMS, THP_NODE_ITEMS, VM_EVENT_ITEMS
+from ..mm.watermarks import (calculate_totalreserve_pages, default_lowmem_reserve_ratio,
+                             hugepage_flags_enabled,
+                             setup_min_slab_ratio, setup_min_unmapped_ratio)
 
 __all__ = ["ZoneinfoZone", "Zoneinfo", "parse_zoneinfo", "machine_from_zoneinfo"]
 
@@ -282,13 +296,24 @@ def _take(ranges: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
 
 
 def _infer_cpu_nodes(zi: Zoneinfo, ncpus: int, high_fraction: int) -> list[int]:
-    """Each CPU's node, from pcp high = low / (CPUs of the node) (see zone_highsize)."""
-    nodes = [n for n in zi.nodes() if any(z.populated for z in zi.zones if z.nid == n)]
-    if len(nodes) <= 1:
-        return [nodes[0] if nodes else 0] * ncpus
-    counts: dict[int, int | None] = {}
-    for n in nodes:
-        counts[n] = None
+    """Each CPU's node, from pcp high = low / (CPUs of the node) (see zone_highsize).
+
+    CPUs are numbered in contiguous blocks in node order. A memory node whose
+    pcp is split over every CPU may be CPU-less (nr_split_cpus 0 falls back to
+    num_online_cpus); CPUs no memory node accounts for sit on the memoryless
+    nodes. When nothing fits, equal blocks over all nodes.
+    """
+    all_nodes = zi.nodes()
+    mem_nodes = [n for n in all_nodes if any(z.populated for z in zi.zones if z.nid == n)]
+    memless = [n for n in all_nodes if n not in mem_nodes]
+
+    def blocks(counts: dict[int, int]) -> list[int]:
+        return [n for n in sorted(counts) for _ in range(counts[n])]
+
+    if len(all_nodes) <= 1:
+        return [all_nodes[0] if all_nodes else 0] * ncpus
+    known: dict[int, int] = {}
+    for n in mem_nodes:
         for z in zi.zones:
             if z.nid != n or not z.populated:
                 continue
@@ -299,20 +324,19 @@ def _infer_cpu_nodes(zi: Zoneinfo, ncpus: int, high_fraction: int) -> list[int]:
             total = z.fields["managed"] // high_fraction if high_fraction else z.fields["low"]
             cands = [k for k in range(1, ncpus + 1) if total // k == high]
             if cands:
-                counts[n] = cands[0]
+                known[n] = cands[0]
                 break
-    known = {n: c for n, c in counts.items() if c is not None}
-    if len(known) == len(nodes):
-        if sum(known.values()) == ncpus:
-            return [n for n in sorted(known) for _ in range(known[n])]
-        # nodes whose pcp is split over all CPUs are CPU-less (nr_split_cpus = 0)
-        with_cpus = {n: c for n, c in known.items() if c != ncpus}
-        if sum(with_cpus.values()) == ncpus:
-            return [n for n in sorted(with_cpus) for _ in range(with_cpus[n])]
-        full = [n for n, c in known.items() if c == ncpus]
-        if len(full) >= 1 and not with_cpus:
-            return [full[0]] * ncpus
-    return [c * len(nodes) // ncpus for c in range(ncpus)]
+    if len(known) == len(mem_nodes):
+        for cpuless in ([], [n for n, c in known.items() if c == ncpus]):
+            counts = {n: c for n, c in known.items() if n not in cpuless}
+            rest = ncpus - sum(counts.values())
+            if rest == 0:
+                return blocks(counts)
+            if rest > 0 and memless:
+                for i, n in enumerate(memless):
+                    counts[n] = rest * (i + 1) // len(memless) - rest * i // len(memless)
+                return blocks(counts)
+    return [all_nodes[c * len(all_nodes) // ncpus] for c in range(ncpus)]
 
 
 def _infer_min_free_kbytes(zi: Zoneinfo, thp_on: bool) -> int:
@@ -328,118 +352,66 @@ def _infer_min_free_kbytes(zi: Zoneinfo, thp_on: bool) -> int:
     return mfk
 
 
-def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | None = None,
-                          min_free_kbytes: int | None = None,
-                          sysctls: dict[str, str | int] | None = None,
-                          cpu_nodes: list[int] | None = None, use_folder: bool = True):
-    """Build a Machine that is the machine a /proc/zoneinfo was read from.
-
-    :param path: the zoneinfo file.
-    :param cpus: CPU count (default: the file's "cpu:" entries).
-    :param thp: "always", "madvise" or "never" (default: thp.enabled.txt beside the
-        file, else "always").
-    :param min_free_kbytes: the machine's vm.min_free_kbytes (default: the folder's
-        sysctl files, else the boot rule).
-    :param sysctls: other vm sysctl values to set as the machine's state (no handler runs).
-    :param cpu_nodes: the node of each CPU (default: nodes.txt, else inferred).
-    :param use_folder: read dmesg/sysctl/nodes/vmstat/meminfo files beside the zoneinfo.
-    :returns: a :class:`pagealloc.machine.Machine`.
-    """
-    from ..machine import Machine
-    from ..mm.core import MM, PROFILE_ZONES
-    from ..mm.memmap import LISTS_PER_ZONE, MemMap, PG_absent, PG_head, PG_pcp, PG_reserved
-    from ..mm.mm_init import (LOCAL_DISTANCE, REMOTE_DISTANCE, MachineSpec, NodeSpec,
-                              _fold_vmstat, _free_range, _set_node_states, build_all_zonelists)
-    from ..mm.mmzone import (MAX_ORDER, MAX_ORDER_NR_PAGES, MIGRATE_MOVABLE, ZONE_NAMES, PgData,
-                             Zone, order_to_pindex, pageblock_nr_pages)
-    from ..mm.page_alloc import FPI_SKIP_KASAN_POISON, FPI_TO_TAIL
-    from ..mm.pcp import PerCpuPages
-    from ..mm.vmstat import THP_NODE_ITEMS, VM_EVENT_ITEMS
-    from ..mm.watermarks import hugepage_flags_enabled
-
-    path = Path(path)
-    zi = parse_zoneinfo(path)
-    tag = _tag(path)
-    folder = use_folder and tag in _BOOT_TAGS
-    # profile from the zone names
+def _profile(zi: Zoneinfo, path: Path) -> str:
+    """The build profile whose zone list every node of the file shows."""
     names_by_node: dict[int, list[str]] = {}
     for z in zi.zones:
         names_by_node.setdefault(z.nid, []).append(z.name)
-    profile = None
     for prof, types in PROFILE_ZONES.items():
         want = [ZONE_NAMES[t] for t in types]
         if all(v == want for v in names_by_node.values()):
-            profile = prof
-    if profile is None:
-        first = zi.zones[0]
-        raise InputError(str(path), first.line, "the zones of a node are "
-                         f"{', '.join(names_by_node[first.nid])}; the model knows "
-                         + " or ".join(", ".join(ZONE_NAMES[t] for t in ts) for ts in PROFILE_ZONES.values()))
-    nz = len(PROFILE_ZONES[profile])
-    for z in zi.zones:
-        if len(z.protection) != nz:
-            raise InputError(str(path), z.line, f"node {z.nid} zone {z.name}: protection has "
-                             f"{len(z.protection)} values, expected {nz}")
+            for z in zi.zones:
+                if len(z.protection) != len(types):
+                    raise InputError(str(path), z.line, f"node {z.nid} zone {z.name}: protection "
+                                     f"has {len(z.protection)} values, expected {len(types)}")
+            return prof
+    first = zi.zones[0]
+    raise InputError(str(path), first.line, "the zones of a node are "
+                     f"{', '.join(names_by_node[first.nid])}; the model knows "
+                     + " or ".join(", ".join(ZONE_NAMES[t] for t in ts) for ts in PROFILE_ZONES.values()))
+
+
+def _setup_cpus(mm: MM, zi: Zoneinfo, path: Path, cpus: int | None, cpu_nodes: list[int] | None,
+                use_folder: bool, high_fraction: int) -> None:
     file_cpus = zi.cpus()
     if not file_cpus:
         raise InputError(str(path), zi.zones[0].line, "no pagesets: cannot tell the CPUs")
     ncpus = cpus if cpus is not None else max(file_cpus) + 1
     if ncpus < 1:
         raise PageAllocError(f"cpus={ncpus}: at least one CPU is needed")
-
-    # sysctls and THP
-    fs: dict[str, str] = _folder_sysctls(path) if folder else {}
-    thp_given = thp is not None
-    if thp is None:
-        thp = "always"
-        thp_file = _sibling(path, "thp.enabled", None) if use_folder else None
-        if thp_file is not None:
-            m = re.search(r"\[(\w+)\]", thp_file.read_text())
-            if m:
-                thp = m.group(1)
-                thp_given = True
-    if thp not in ("always", "madvise", "never"):
-        raise PageAllocError(f"thp={thp!r}: expected always, madvise or never")
-    mm = MM(profile=profile)
-    mm.thp = thp
-    nodes = zi.nodes()
-    nnodes = max(nodes) + 1
     mm.nr_cpu_ids = ncpus
-    if cpus is None:            # CPUs missing from the file's pagesets were offline
-        mm.cpu_online = [c in file_cpus for c in range(ncpus)]
-    else:
-        mm.cpu_online = [True] * ncpus
-    hf = int(fs.get("percpu_pagelist_high_fraction", "0") or 0)
-    if cpu_nodes is None and use_folder:
-        nf = path.parent / "nodes.txt"
-        if nf.is_file():
-            cn = [0] * ncpus
-            for line in nf.read_text().splitlines():
-                m = re.match(r"node(\d+) cpulist: ([\d,-]*)", line)
-                if m:
-                    for c in _parse_cpulist(m.group(2)):
-                        if c < ncpus:
-                            cn[c] = int(m.group(1))
-            cpu_nodes = cn
+    # CPUs missing from the file's pagesets were offline
+    mm.cpu_online = [c in file_cpus for c in range(ncpus)] if cpus is None else [True] * ncpus
+    if cpu_nodes is None and use_folder and (path.parent / "nodes.txt").is_file():
+        cn = [0] * ncpus
+        for line in (path.parent / "nodes.txt").read_text().splitlines():
+            m = re.match(r"node(\d+) cpulist: ([\d,-]*)", line)
+            if m:
+                for c in _parse_cpulist(m.group(2)):
+                    if c < ncpus:
+                        cn[c] = int(m.group(1))
+        cpu_nodes = cn
     if cpu_nodes is None:
-        cpu_nodes = _infer_cpu_nodes(zi, sum(mm.cpu_online), hf)
+        cpu_nodes = _infer_cpu_nodes(zi, sum(mm.cpu_online), high_fraction)
         cpu_nodes = (cpu_nodes + [cpu_nodes[-1]] * ncpus)[:ncpus]
     if len(cpu_nodes) != ncpus:
         raise PageAllocError(f"cpu_nodes lists {len(cpu_nodes)} CPUs, the machine has {ncpus}")
     mm.cpu_to_node = list(cpu_nodes)
 
-    # layout
-    ranges = _hole_layout(zi, path, use_folder)
-    top = 0
-    for z in zi.zones:
-        if z.populated:
-            top = max(top, z.start_pfn + z.fields["spanned"])
-    for z in zi.zones:
+
+def _build_zones(mm: MM, zi: Zoneinfo, ranges: dict) -> list[NodeSpec]:
+    """Nodes and zones with the file's sizes, watermarks, protection, pagesets and stats."""
+    nz = mm.MAX_NR_ZONES
+    ncpus = mm.nr_cpu_ids
+    nodes = zi.nodes()
+    nnodes = max(nodes) + 1
+    top = max((z.start_pfn + z.fields["spanned"] for z in zi.zones if z.populated), default=0)
+    for z in zi.zones:                   # an unpopulated span (ZONE_DEVICE): after the memory
         if not z.populated and z.fields["spanned"]:
             z.start_pfn = top
             top += z.fields["spanned"]
-    npfn = (top + MAX_ORDER_NR_PAGES - 1) // MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES
-    mm.mem = MemMap(max(npfn, MAX_ORDER_NR_PAGES), nnodes * nz)
+    npfn = max(MAX_ORDER_NR_PAGES, -(-top // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES)
+    mm.mem = MemMap(npfn, nnodes * nz)
     mem = mm.mem
     mem.a_flags[:] = PG_absent
     mem.a_pageblock[:] = 0
@@ -449,10 +421,9 @@ def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | 
         node = PgData(nid)
         mm.nodes.append(node)
         node.online = nid in nodes
-        node.cpus = [c for c in range(ncpus) if cpu_nodes[c] == nid]
-        node.vm_stat = {}
-        for k, v in zi.node_stats.get(nid, {}).items():
-            node.vm_stat[k] = v * 512 if k in THP_NODE_ITEMS else v
+        node.cpus = [c for c in range(ncpus) if mm.cpu_to_node[c] == nid]
+        node.vm_stat = {k: v * 512 if k in THP_NODE_ITEMS else v      # kept in pages
+                        for k, v in zi.node_stats.get(nid, {}).items()}
         nranges: list[tuple[int, int]] = []
         for idx, zt in enumerate(mm.zone_types):
             z = Zone(node, idx, zt)
@@ -476,26 +447,24 @@ def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | 
             boost = fl.get("boost", 0)
             z.watermark_boost = boost
             wmin, low, high = fl["min"] - boost, fl["low"] - boost, fl["high"] - boost
-            z._watermark = [wmin, low, high, high + (high - low)]
+            z._watermark = [wmin, low, high, high + (high - low)]   # promo = high + gap
             z.initialized = z.spanned_pages > 0
             if z.spanned_pages:
                 node.nr_zones = max(node.nr_zones, idx + 1)
             if f.node_unreclaimable:
-                node.kswapd_failures = 16           # MAX_RECLAIM_RETRIES
+                node.kswapd_failures = MAX_RECLAIM_RETRIES
             if not f.populated:
-                if z.spanned_pages:                  # a ZONE_DEVICE-like span: struct pages, reserved
+                if z.spanned_pages:
                     mem.a_flags[z.zone_start_pfn:z.zone_end_pfn] = PG_reserved
                 continue
             zr = ranges[(nid, f.name)]
             nranges.extend(zr)
             for a, b in zr:
                 mem.a_flags[a:b] = PG_reserved
-                first, last = -(-a // pageblock_nr_pages), -(-b // pageblock_nr_pages)
-                mem.a_pageblock[first:last] = MIGRATE_MOVABLE
+                mem.a_pageblock[-(-a // pageblock_nr_pages):-(-b // pageblock_nr_pages)] = MIGRATE_MOVABLE
             z.vm_stat = {k: v for k, v in f.stats.items() if not k.startswith("numa_")
                          and k not in ("nr_free_pages", "nr_free_cma")}
-            z.numa_events = [f.stats.get(k, 0) for k in ("numa_hit", "numa_miss", "numa_foreign",
-                                                         "numa_interleave", "numa_local", "numa_other")]
+            z.numa_events = [f.stats.get(k, 0) for k in NUMA_STAT_ITEMS]
             # pagesets: the file's values on its CPUs, the zone's on any others
             first_cpu = f.pcp[min(f.pcp)]
             z.pageset_high = first_cpu.get("high", 0)
@@ -507,39 +476,38 @@ def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | 
                 pcp.high = src.get("high", z.pageset_high)
                 pcp.batch = src.get("batch", z.pageset_batch)
                 pcp.stat_threshold = src.get("threshold", z.stat_threshold)
-        ns = min((a for a, _b in nranges), default=0)
-        ne = max((b for _a, b in nranges), default=0)
         spans = [(z.zone_start_pfn, z.zone_end_pfn) for z in node.node_zones if z.spanned_pages]
-        if spans:
-            ns, ne = min(s for s, _e in spans), max(e for _s, e in spans)
+        ns = min((a for a, _b in spans), default=0)
+        ne = max((b for _a, b in spans), default=0)
         node.node_start_pfn = ns
         node.node_spanned_pages = ne - ns
         node.node_present_pages = sum(z.present_pages for z in node.node_zones)
         node_specs.append(NodeSpec(nid, sorted(nranges), list(node.cpus)))
+    return node_specs
 
-    # page states: reserved low, allocated, pcp, free at the top
-    top_order = MAX_ORDER - 1
+
+def _place_pages(mm: MM, zi: Zoneinfo, ranges: dict, path: Path) -> None:
+    """Reserved pages lowest, then allocated (order 0), pcp lists, and the free pages on top."""
+    mem = mm.mem
+    by_key = {(z.nid, z.name): z for z in zi.zones}
+    pindex = order_to_pindex(MIGRATE_MOVABLE, 0)
     for z in mm.zones:
         f = by_key.get((z.nid, z.name))
         if f is None or not f.populated:
             continue
         zr = list(ranges[(z.nid, f.name)])
-        reserved = z.present_pages - z.managed_pages
-        pcp_total = sum(f.pcp.get(c, {}).get("count", 0) for c in range(ncpus))
-        free = f.free
-        allocated = z.managed_pages - free - pcp_total
+        pcp_total = sum(p.get("count", 0) for c, p in f.pcp.items() if c < mm.nr_cpu_ids)
+        allocated = z.managed_pages - f.free - pcp_total
         if allocated < 0:
-            raise InputError(str(path), f.line, f"node {z.nid} zone {z.name}: pages free {free} plus "
-                             f"pcp counts {pcp_total} exceed managed {z.managed_pages}")
-        _take(zr, reserved)                                   # stay PG_reserved
+            raise InputError(str(path), f.line, f"node {z.nid} zone {z.name}: pages free {f.free} "
+                             f"plus pcp counts {pcp_total} exceed managed {z.managed_pages}")
+        _take(zr, z.present_pages - z.managed_pages)          # stay PG_reserved
         for a, b in _take(zr, allocated):
             mem.a_flags[a:b] = PG_head
             mem.a_order[a:b] = 0
             mem.a_mt[a:b] = MIGRATE_MOVABLE
-        pindex = order_to_pindex(MIGRATE_MOVABLE, 0)
-        for c in range(ncpus):
-            cnt = f.pcp.get(c, {}).get("count", 0)
-            pcp = z.pcp[c]
+        for pcp in z.pcp:
+            cnt = f.pcp.get(pcp.cpu, {}).get("count", 0)
             for a, b in _take(zr, cnt):
                 for p in range(a, b):
                     pcp.lists[pindex].appendleft(p)
@@ -548,90 +516,134 @@ def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | 
                     mem.mt[p] = MIGRATE_MOVABLE
             pcp.count = cnt
         for a, b in zr:                                       # released like memblock_free_all
-            _free_range(mm, z, a, b, top_order, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
+            __free_pages_memory(mm, z, a, b, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
         z.managed_pages = f.fields["managed"]
         z.vm_free += sum(z.vm_stat_diff)
-        z.vm_stat_diff = [0] * ncpus
-        if z.vm_free != free:
+        z.vm_stat_diff = [0] * mm.nr_cpu_ids
+        if z.vm_free != f.free:
             raise InputError(str(path), f.line, f"node {z.nid} zone {z.name}: could not place "
-                             f"{free} free pages (placed {z.vm_free})")
-        tolerate = z.low_wmark_pages() - z.min_wmark_pages()
-        max_drift = sum(mm.cpu_online) * z.stat_threshold
-        if max_drift > tolerate:
+                             f"{f.free} free pages (placed {z.vm_free})")
+        max_drift = sum(mm.cpu_online) * z.stat_threshold     # refresh_zone_stat_thresholds
+        if max_drift > z.low_wmark_pages() - z.min_wmark_pages():
             z.percpu_drift_mark = z.high_wmark_pages() + max_drift
     mm.events = [0] * len(VM_EVENT_ITEMS)
 
-    # zonelists, node states
-    dist = [[LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nnodes)] for i in range(nnodes)]
-    if use_folder and (path.parent / "nodes.txt").is_file():
-        for line in (path.parent / "nodes.txt").read_text().splitlines():
+
+def _distances(path: Path, nnodes: int, use_folder: bool) -> list[list[int]]:
+    dist = [[LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(nnodes)]
+            for i in range(nnodes)]
+    nf = path.parent / "nodes.txt"
+    if use_folder and nf.is_file():
+        for line in nf.read_text().splitlines():
             m = re.match(r"node(\d+) cpulist: [\d,-]* distance: ([\d ]+)", line)
             if m and int(m.group(1)) < nnodes:
                 row = [int(v) for v in m.group(2).split()]
                 if len(row) == nnodes:
                     dist[int(m.group(1))] = row
-    spec = MachineSpec(nodes=node_specs, distance=dist, nr_cpus=ncpus, profile=profile, thp=thp,
-                       boot_reservations=False)
-    build_all_zonelists(mm, dist)
-    mm.log.clear()
-    _set_node_states(mm, spec)
+    return dist
 
-    # sysctls: arguments, then the folder's, then the boot rule
+
+def _apply_sysctls(mm: MM, zi: Zoneinfo, vals: dict[str, object], thp_given: bool) -> None:
+    """The machine's sysctl state, set directly (the file's watermarks already follow from it)."""
     def num(v) -> int:
         return int(str(v).split()[0])
 
-    vals: dict[str, object] = dict(fs)
-    if sysctls:
-        vals.update({k.replace("vm.", "").replace("/", "."): v for k, v in sysctls.items()})
-    if min_free_kbytes is not None:
-        vals["min_free_kbytes"] = min_free_kbytes
     totalram = sum(z.managed_pages for z in mm.zones)
-    if thp in ("always", "madvise") and totalram < (512 << 8) and not thp_given:
+    if hugepage_flags_enabled(mm) and totalram < (512 << 8) and not thp_given:
         mm.thp = "never"                         # hugepage_init: THP off below 512 MiB
     mm.khugepaged_running = hugepage_flags_enabled(mm)
     mm.min_free_kbytes = (num(vals["min_free_kbytes"]) if "min_free_kbytes" in vals
                           else _infer_min_free_kbytes(zi, mm.khugepaged_running))
-    for name, attr in (("watermark_scale_factor", "watermark_scale_factor"),
-                       ("watermark_boost_factor", "watermark_boost_factor"),
-                       ("percpu_pagelist_high_fraction", "percpu_pagelist_high_fraction"),
-                       ("extfrag_threshold", "extfrag_threshold"),
-                       ("compaction_proactiveness", "compaction_proactiveness"),
-                       ("zone_reclaim_mode", "zone_reclaim_mode"),
-                       ("min_unmapped_ratio", "min_unmapped_ratio"),
-                       ("min_slab_ratio", "min_slab_ratio")):
-        if name in vals:
-            setattr(mm, attr, num(vals[name]))
+    for name in ("watermark_scale_factor", "watermark_boost_factor", "percpu_pagelist_high_fraction",
+                 "extfrag_threshold", "compaction_proactiveness", "zone_reclaim_mode",
+                 "min_unmapped_ratio", "min_slab_ratio", "stat_interval", "dirty_ratio",
+                 "dirty_background_ratio", "dirty_bytes", "dirty_background_bytes",
+                 "overcommit_ratio", "overcommit_kbytes"):
+        if name in vals and hasattr(mm, name):
+            setattr(mm, name, num(vals[name]))
     if "lowmem_reserve_ratio" in vals:
         v = vals["lowmem_reserve_ratio"]
         r = [int(x) for x in (v.split() if isinstance(v, str) else v)]
-        mm.lowmem_reserve_ratio = (r + [0] * nz)[:nz]
-    for name in ("stat_interval", "dirty_ratio", "dirty_background_ratio", "dirty_bytes",
-                 "dirty_background_bytes", "overcommit_ratio", "overcommit_kbytes"):
-        if name in vals and hasattr(mm, name):
-            setattr(mm, name, num(vals[name]))
-    for name, v in vals.items():
-        if name not in ("numa_zonelist_order",) and re.fullmatch(r"-?\d+", str(v).strip()):
-            if not hasattr(mm, name.replace("-", "_")):
-                mm.sysctl_vm[name] = int(str(v).strip())
-    from ..mm.watermarks import calculate_totalreserve_pages, setup_min_slab_ratio, setup_min_unmapped_ratio
+        mm.lowmem_reserve_ratio = (r + [0] * mm.MAX_NR_ZONES)[:mm.MAX_NR_ZONES]
+    for name, v in vals.items():                 # the passive ones (sysctl.py reads them here)
+        if re.fullmatch(r"-?\d+", str(v).strip()) and not hasattr(mm, name):
+            mm.sysctl_vm[name] = int(str(v).strip())
     calculate_totalreserve_pages(mm)
     setup_min_unmapped_ratio(mm)
     setup_min_slab_ratio(mm)
 
-    # vm events and meminfo beside the file
+
+def _load_events_and_meminfo(mm: MM, path: Path, tag: str | None) -> None:
+    """vmstat.TAG.txt's event counters and meminfo.TAG.txt's fields, when beside the file."""
+    vs = _sibling(path, "vmstat", tag) if tag else None
+    if vs is not None:
+        idx = {n: i for i, n in enumerate(VM_EVENT_ITEMS)}
+        for line in vs.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in idx and parts[1].isdigit():
+                mm.events[idx[parts[0]]] = int(parts[1])
+    mi = _sibling(path, "meminfo", tag) if tag else None
+    if mi is not None:
+        for line in mi.read_text().splitlines():
+            m = re.match(r"([\w()]+):\s+(\d+)", line)
+            if m:
+                mm.meminfo_extra[m.group(1)] = int(m.group(2))
+
+
+def machine_from_zoneinfo(path: str | Path, cpus: int | None = None, thp: str | None = None,
+                          min_free_kbytes: int | None = None,
+                          sysctls: dict[str, str | int] | None = None,
+                          cpu_nodes: list[int] | None = None, use_folder: bool = True):
+    """Build a Machine that is the machine a /proc/zoneinfo was read from.
+
+    :param path: the zoneinfo file.
+    :param cpus: CPU count (default: the file's "cpu:" entries; CPUs it skips were offline).
+    :param thp: "always", "madvise" or "never" (default: thp.enabled.txt beside the
+        file, else "always", and "never" below 512 MiB as hugepage_init decides).
+    :param min_free_kbytes: the machine's vm.min_free_kbytes (default: the folder's
+        sysctl files, else the boot rule from the file's managed counts).
+    :param sysctls: other vm sysctl values to set as the machine's state (no handler runs).
+    :param cpu_nodes: the node of each CPU (default: nodes.txt, else inferred).
+    :param use_folder: read dmesg/sysctl/nodes/thp/vmstat/meminfo files beside the zoneinfo.
+    :returns: a :class:`pagealloc.machine.Machine` whose ``spec`` describes its layout.
+    """
+    from ..machine import Machine
+    from ..sysctl import normalize_sysctl_name
+
+    path = Path(path)
+    zi = parse_zoneinfo(path)
+    tag = _tag(path)
+    profile = _profile(zi, path)
+    vals: dict[str, object] = dict(_folder_sysctls(path)) if use_folder and tag in _BOOT_TAGS else {}
+    if sysctls:
+        vals.update({normalize_sysctl_name(k): v for k, v in sysctls.items()})
+    if min_free_kbytes is not None:
+        vals["min_free_kbytes"] = min_free_kbytes
+    thp_given = thp is not None
+    if thp is None:
+        thp = "always"
+        thp_file = _sibling(path, "thp.enabled", None) if use_folder else None
+        m = re.search(r"\[(\w+)\]", thp_file.read_text()) if thp_file is not None else None
+        if m:
+            thp, thp_given = m.group(1), True
+    if thp not in ("always", "madvise", "never"):
+        raise PageAllocError(f"thp={thp!r}: expected always, madvise or never")
+    mm = MM(profile=profile)
+    mm.lowmem_reserve_ratio = default_lowmem_reserve_ratio(mm)
+    mm.thp = thp
+    _setup_cpus(mm, zi, path, cpus, cpu_nodes, use_folder,
+                int(str(vals.get("percpu_pagelist_high_fraction", 0)).split()[0]))
+    ranges = _hole_layout(zi, path, use_folder)
+    node_specs = _build_zones(mm, zi, ranges)
+    _place_pages(mm, zi, ranges, path)
+    dist = _distances(path, len(mm.nodes), use_folder)
+    spec = MachineSpec(nodes=node_specs, distance=dist, nr_cpus=mm.nr_cpu_ids, profile=profile,
+                       thp=thp, boot_reservations=False)
+    build_all_zonelists(mm, dist)
+    mm.log.clear()
+    init_node_states(mm, spec)
+    _apply_sysctls(mm, zi, vals, thp_given)
     if use_folder:
-        vs = _sibling(path, "vmstat", tag) if tag else None
-        if vs is not None:
-            idx = {n: i for i, n in enumerate(VM_EVENT_ITEMS)}
-            for line in vs.read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] in idx and parts[1].isdigit():
-                    mm.events[idx[parts[0]]] = int(parts[1])
-        mi = _sibling(path, "meminfo", tag) if tag else None
-        if mi is not None and hasattr(mm, "meminfo_extra"):
-            for line in mi.read_text().splitlines():
-                m = re.match(r"([\w()]+):\s+(\d+)", line)
-                if m:
-                    mm.meminfo_extra[m.group(1)] = int(m.group(2))
-    _fold_vmstat(mm)
+        _load_events_and_meminfo(mm, path, tag)
+    refresh_cpu_vm_stats(mm)
     return Machine(mm, spec)

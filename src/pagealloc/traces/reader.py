@@ -20,11 +20,13 @@ markers, ...) is passed through as a generic :class:`TraceEvent` with its
 fields as strings. Files may be plain or compressed (xz, gzip, bzip2, found
 by their magic bytes); ``-`` reads standard input (``cat trace_pipe | ...``).
 
-Reading is a generator over blocks of about a megabyte, so memory stays
-bounded whatever the length of the trace; decompression runs in a helper
-thread (lzma, zlib and bz2 release the GIL) so it overlaps with parsing.
-Lines are bytes and split, never matched with a regex, on the hot path; the
-fields after ``pfn=`` repeat a lot, so their parse is cached.
+Reading is a generator over blocks of 256 KiB, so memory stays bounded
+whatever the length of the trace; decompression runs in a helper thread
+(lzma, zlib and bz2 release the GIL) so it overlaps with parsing. Lines are
+bytes and split, never matched with a regex, on the hot path; the columns
+before the timestamp and the fields after ``pfn=`` repeat a lot, so their
+parse is cached. The slow, general :func:`parse_line` takes what the split
+cannot (a comm with ": " in it) and words the errors.
 """
 from __future__ import annotations
 
@@ -42,9 +44,8 @@ from ..errors import InputError
 from ..mm.gfp import parse_gfp
 
 __all__ = [
-    "TraceEvent", "TraceReader", "read_events", "iter_line_blocks", "iter_text_blocks",
-    "detect_format",
-    "parse_fields", "KMEM_EVENTS", "FORMATS",
+    "TraceEvent", "TraceReader", "read_events", "detect_format", "parse_line", "parse_fields",
+    "iter_line_blocks", "iter_text_blocks", "compression", "KMEM_EVENTS", "FORMATS",
 ]
 
 #: The kmem page events this reader types (pfn, order, migratetype, gfp).
@@ -80,7 +81,8 @@ class TraceEvent(NamedTuple):
     ``end_pfn``, ``nr_scanned``, ``nr_taken`` (ints) for
     mm_compaction_isolate_freepages/migratepages (``pfn`` is then start_pfn);
     ``message`` for tracing_mark_write; the printed fields as strings for any
-    other event (``text`` when they are not ``name=value`` pairs).
+    other event (``text`` when they are not ``name=value`` pairs). Empty, never None,
+    for the other kmem events.
     """
     line: int
     ts: float
@@ -123,6 +125,22 @@ def compression(path: str) -> str:
     return ""
 
 
+class _Closing:
+    """A decompressing stream that also closes the file under it (unless stdin)."""
+
+    def __init__(self, stream, raw) -> None:
+        self.stream = stream
+        self.raw = raw
+
+    def read(self, n: int) -> bytes:
+        return self.stream.read(n)
+
+    def close(self) -> None:
+        self.stream.close()
+        if self.raw is not sys.stdin.buffer:
+            self.raw.close()
+
+
 def _open_binary(path: str) -> tuple[IO[bytes], str]:
     """Open ``path`` (or stdin for ``-``) for reading bytes, undoing compression.
 
@@ -142,12 +160,13 @@ def _open_binary(path: str) -> tuple[IO[bytes], str]:
             raise InputError(path, 0, f"cannot read: {e.strerror or e}") from None
         head = raw.read(6)
         raw.seek(0)
+    # the decompressing reader does not own raw: _Closing closes both
     if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open(raw), "xz"
+        return _Closing(lzma.open(raw), raw), "xz"
     if head.startswith(b"\x1f\x8b"):
-        return gzip.open(raw), "gz"
+        return _Closing(gzip.open(raw), raw), "gz"
     if head.startswith(b"BZh"):
-        return bz2.open(raw), "bz2"
+        return _Closing(bz2.open(raw), raw), "bz2"
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         raw.close()
         raise InputError(path, 0, "zstd-compressed: decompress it first (zstd -d)")
@@ -406,20 +425,19 @@ def parse_kmem_tail(code: int, tail: bytes) -> tuple:
         raise ValueError(f"bad field value: {e}") from None
 
 
-def _pfn(b: bytes) -> int:
-    return int(b, 16) if b[:2] == b"0x" else int(b)
-
-
-_SKIP_PREFIXES = (b"#", b"version =", b"cpus=", b"CPU:", b"CPU ")
-
-
 def is_noise(line: bytes) -> bool:
-    """Lines that carry no event and are not errors: headers, blanks, perf callchains,
-    ``CPU:N [LOST M EVENTS]`` notes."""
+    """Lines that carry no event and are not errors: blanks, ``#`` headers, trace-cmd's
+    ``version = N``, ``cpus=N`` and ``CPU N is empty``, ftrace's ``CPU:N [LOST M EVENTS]``,
+    perf script's callchain frames."""
     s = line.strip()
-    if not s or s.startswith(_SKIP_PREFIXES):
+    if not s or s[:1] == b"#":
         return True
-    if line[:1] in (b" ", b"\t"):
+    if s[:1] == b"v" or s[:1] == b"c" or s[:1] == b"C":
+        if s.startswith((b"version = ", b"cpus=")) or \
+                (s.startswith(b"CPU ") and s.endswith(b" is empty")) or \
+                (s.startswith(b"CPU:") and (b"[LOST " in s or b"EVENTS DROPPED]" in s)):
+            return True
+    if line[:1] in (b" ", b"\t") and b": " not in line:
         # perf script callchain frame: "\t    ffffffff8123abcd func+0x1f (/path)"
         tok = s.split(None, 1)[0]
         try:
@@ -678,6 +696,9 @@ def generic_event(n: int, ts: float, cpu: int, who: tuple[str, int], name: str, 
                                    extra, flags))
 
 
+HEAD_ERROR = "cannot read the columns before the event (comm-pid [cpu] flags timestamp)"
+
+
 def parse_line(line: bytes, n: int = 0) -> TraceEvent | str | None:
     """Parse one event line however its columns fall (the slow, general path).
 
@@ -687,20 +708,19 @@ def parse_line(line: bytes, n: int = 0) -> TraceEvent | str | None:
     # the event column is the first ": <ident>: " (or ": <ident>:" at the end) whose head
     # parses; trying each ": " copes with comms that contain one
     start = 0
+    seen_event = False
     while True:
         a = line.find(b": ", start)
-        if a < 0:
-            return None
-        b = line.find(b": ", a + 2)
+        b = line.find(b": ", a + 2) if a >= 0 else -1
+        if b < 0 and a >= 0 and line.endswith(b":") and line.rfind(b":") > a + 1:
+            b = len(line) - 1
         if b < 0:
-            if line.endswith(b":") and line.rfind(b":") > a + 1:
-                b = len(line) - 1
-            else:
-                return None
-        head = parse_head(line[:a])
-        name = normalize_event(line[a + 2:b]) if head is not None else None
-        if head is not None and name is not None:
+            return HEAD_ERROR if seen_event else None
+        name = normalize_event(line[a + 2:b])
+        head = parse_head(line[:a]) if name is not None else None
+        if head is not None:
             break
+        seen_event = seen_event or (name is not None and b"[" in line[:a])
         start = a + 2
     comm, pid, cpu, flags, ts = head
     body = line[b + 2:]

@@ -125,20 +125,32 @@ class _BlockScanner:
     def __init__(self, skip_bad: bool) -> None:
         self.skip_bad = skip_bad
         # key -> (record or None, cpu, kind): kind 0 nothing, 1 zone_locked, 2 pcp-order
-        # allocation, 3 other allocation (failed, or an order the pcp lists do not serve)
-        self.cache: dict[bytes, tuple] = {}
+        # allocation, 3 other allocation (failed, or an order the pcp lists do not serve);
+        # one cache per key form (sliced, regex)
+        self.caches: dict[bool, dict[bytes, tuple]] = {True: {}, False: {}}
+        self.width = 0
         self._tables: dict[int, tuple[bytes, bytes]] = {}
 
     def scan(self, block: bytes) -> dict:
-        keys = _R_TS.sub(b"] ", _R_PFN.sub(b"", block)).split(b"\n")
+        t = _R_PFN.sub(b"", block)
+        layout = _ftrace_layout(block)
+        if layout is None:
+            keys = _R_TS.sub(b"] ", t).split(b"\n")
+        else:
+            # raw ftrace: the columns before the timestamp have fixed widths, so slicing
+            # drops flags and timestamp; the ": " kept at w lets each key be checked
+            w, c = layout
+            self.width = w
+            keys = [line[:w] + line[c:] for line in t.split(b"\n")]
         keys.pop()
+        sliced = layout is not None
         counts: dict[bytes, int] = {}
         _count_elements(counts, keys)
         out = {"n": len(keys), "agg": {}, "other": {}, "isolate": None, "lost": 0,
                "bad": 0, "error": None, "seq": {}, "fmt": None, "hint": None,
                "first_ts": None, "last_ts": None}
         agg = out["agg"]
-        cache = self.cache
+        cache = self.caches[sliced]
         seq: dict[bytes, tuple[int, int]] = {}
         raw: list[bytes] | None = None
         for k, cnt in counts.items():
@@ -146,7 +158,7 @@ class _BlockScanner:
             if c is None:
                 if raw is None:
                     raw = block.split(b"\n")
-                c = self._new_key(k, cnt, keys, raw, out)
+                c = self._new_key(k, cnt, keys, raw, out, cache, sliced)
                 if out["error"] is not None:
                     return out
                 if c is None:
@@ -165,7 +177,7 @@ class _BlockScanner:
         return out
 
     def _new_key(self, k: bytes, cnt: int, keys: list[bytes], raw: list[bytes],
-                 out: dict) -> tuple | None:
+                 out: dict, cache: dict[bytes, tuple], sliced: bool) -> tuple | None:
         """Classify a key not seen before; cache it when it can repeat."""
         if is_noise(k):
             i = keys.index(k)
@@ -175,15 +187,21 @@ class _BlockScanner:
             elif line.startswith((b"version =", b"cpus=")):
                 out["hint"] = out["hint"] or "trace-cmd"
             if line.startswith(b"CPU:"):
-                for j, kk in enumerate(keys):
-                    if kk == k:
-                        out["lost"] += lost_events(raw[j])
+                for j in _positions(keys, k, cnt):
+                    out["lost"] += lost_events(raw[j])
                 return None
             c = (None, 0, 0)
-            if cnt > 1 or len(self.cache) < _CACHE_MAX // 2:
-                self.cache[k] = c
+            if cnt > 1 or len(cache) < _CACHE_MAX // 2:
+                cache[k] = c
             return c
-        v = _parse_key(k)
+        if not sliced:
+            v = _parse_key(k)
+        elif k[self.width - 2:self.width + 2] == b"] : ":
+            v = _parse_key(k[:self.width] + k[self.width + 2:])
+        else:
+            # a line off the block's columns (a timestamp that grew a digit): the regex form
+            # of its first line stands for all its lines, which differ only before ": "
+            v = _parse_key(_R_TS.sub(b"] ", _R_PFN.sub(b"", raw[keys.index(k)])))
         if isinstance(v, tuple):
             code, comm, cpu, order, mt, g, extra, failed = v
             if out["fmt"] is None:
@@ -194,7 +212,7 @@ class _BlockScanner:
             elif code == ALLOC:
                 kind = 2 if not failed and pcp_allowed_order(order) else 3
             c = ((code, comm, order, mt, g, extra, failed), cpu, kind)
-            self.cache[k] = c
+            cache[k] = c
             return c
         if not v.startswith("?"):               # another event: only its name counts
             if out["fmt"] is None:
@@ -202,11 +220,10 @@ class _BlockScanner:
             out["other"][v] = out["other"].get(v, 0) + cnt
             return None
         # isolate ranges (fields per line), odd layouts, errors: line by line
-        for j, kk in enumerate(keys):
-            if kk == k:
-                self._line(j, raw[j], out)
-                if out["error"] is not None:
-                    return None
+        for j in _positions(keys, k, cnt):
+            self._line(j, raw[j], out)
+            if out["error"] is not None:
+                return None
         return None
 
     def _line(self, j: int, line: bytes, out: dict) -> None:
@@ -267,6 +284,35 @@ class _BlockScanner:
                 s = marks.translate(tbl[0], tbl[1])
                 if s:
                     res[cpu] = (s.count(b"A"), s.count(b"ZA"), s[:1], s[-1:])
+
+
+def _positions(keys: list[bytes], k: bytes, cnt: int) -> list[int]:
+    """The ``cnt`` indexes of ``k`` in ``keys`` (list.index runs in C)."""
+    out = []
+    j = -1
+    for _ in range(cnt):
+        j = keys.index(k, j + 1)
+        out.append(j)
+    return out
+
+
+def _ftrace_layout(block: bytes) -> tuple[int, int] | None:
+    """(end of "] ", position of the ": " after the timestamp) when the block's first event
+    line is raw ftrace text, whose columns up to there have fixed widths; else None."""
+    for line in block.split(b"\n", 12)[:12]:
+        if is_noise(line):
+            continue
+        a = line.find(b"] ")
+        c = line.find(b": ", a)
+        if a < 0 or c < 0:
+            return None
+        p = line.split(b": ", 2)
+        ev = parse_line(line)
+        if not isinstance(ev, TraceEvent) or len(p) != 3 or line_format(p) != "ftrace" \
+                or len(p[0]) != c:
+            return None
+        return a + 2, c
+    return None
 
 
 def _edge_ts(lines: list[bytes]) -> float | None:

@@ -46,7 +46,8 @@ from ..mm.gfp import (GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_KERNEL_A
                       GFP_TRANSHUGE, GFP_TRANSHUGE_LIGHT, __GFP_KSWAPD_RECLAIM)
 from ..mm.vmstat import ev_index
 from .distributions import poisson
-from .pages import Kind
+from .pages import (K_ANON, K_BALLOON, K_FILE, K_KERNEL_STACK, K_NET, K_PAGE_TABLE,
+                    K_SLAB_RECLAIMABLE, K_SLAB_UNRECLAIMABLE, K_THP)
 
 __all__ = ["Actor", "make_actor", "ACTOR_CLASSES", "vma_thp_gfp_mask"]
 
@@ -243,7 +244,7 @@ class PageCache(Actor):
                 self.count("cache_hits")
                 self.cur = None
                 continue
-            n = self._fill(f, min(missing, int(self.budget)))
+            n = self._fill(f, min(missing, int(self.budget)), missing)
             if n <= 0:
                 self.budget = 0
                 break
@@ -253,8 +254,9 @@ class PageCache(Actor):
                 if len(f.pfns) > 2 * f.npages + 64:
                     f.pfns = pages.compact_list(f.oid, f.pfns)
 
-    def _fill(self, f: _File, n: int) -> int:
-        """Insert up to n pages of ``f`` into the page cache; pages inserted."""
+    def _fill(self, f: _File, n: int, missing: int) -> int:
+        """Insert n pages of ``f`` into the page cache (a last large folio may overshoot,
+        never past the ``missing`` pages of the file); pages inserted."""
         pages = self.pages
         done = 0
         cpu = self.cpu()
@@ -263,7 +265,7 @@ class PageCache(Actor):
             if self.large:
                 # page_cache_ra_order: +2 orders per readahead window, capped by the window
                 order = min(self.cur_order + 2, self.max_order)
-                while order and (1 << order) > n - done:
+                while order and (1 << order) > missing - done:
                     order -= 1
                 if order == 1:
                     order = 0
@@ -271,15 +273,15 @@ class PageCache(Actor):
                 gfp = WRITE_BEGIN_GFP
             else:
                 gfp = READAHEAD_GFP | (_COMP if order else 0)
-            pfn = pages.alloc(Kind.FILE, gfp, order, cpu, f.oid)
+            pfn = pages.alloc(K_FILE, gfp, order, cpu, f.oid)
             if pfn < 0 and order:
                 self.count("large_folio_fallbacks")
                 order = 0
                 self.cur_order = 0
-                pfn = pages.alloc(Kind.FILE, READAHEAD_GFP, 0, cpu, f.oid)
+                pfn = pages.alloc(K_FILE, READAHEAD_GFP, 0, cpu, f.oid)
             if pfn < 0:
                 # readahead gave up: the read itself faults the page in with reclaim allowed
-                pfn = pages.alloc(Kind.FILE, GFP_HIGHUSER_MOVABLE, 0, cpu, f.oid)
+                pfn = pages.alloc(K_FILE, GFP_HIGHUSER_MOVABLE, 0, cpu, f.oid)
                 if pfn < 0:
                     self.count("read_failures")
                     return done
@@ -313,7 +315,7 @@ class PageCache(Actor):
 
 class _Proc:
     __slots__ = ("oid", "cpu", "target", "touched", "small_left", "pfns", "orders", "dead",
-                 "thp_ok")
+                 "thp_ok", "credit", "churn_credit")
 
     def __init__(self, oid: int, cpu: int, target: int, thp_ok: bool) -> None:
         self.oid = oid
@@ -325,6 +327,8 @@ class _Proc:
         self.orders = array("b")
         self.dead = False
         self.thp_ok = thp_ok
+        self.credit = 0.0             # pages the process may fault in now (fault_rate)
+        self.churn_credit = 0.0       # pages it may unmap now (churn)
 
 
 class Anon(Actor):
@@ -370,37 +374,42 @@ class Anon(Actor):
                 self._exit(proc, oom=True)
                 continue
             if churn:
-                self._churn(proc, churn)
+                proc.churn_credit += churn
+                if proc.churn_credit >= 1:
+                    self._churn(proc)
             if proc.touched < proc.target:
-                self._fault(proc, budget)
+                proc.credit = min(proc.credit + budget, proc.target - proc.touched)
+                if proc.credit >= 1:
+                    self._fault(proc)
+            else:
+                proc.credit = 0.0
             alive.append(proc)
         self.procs = alive
 
-    def _fault(self, proc: _Proc, budget: float) -> None:
+    def _fault(self, proc: _Proc) -> None:
         pages = self.pages
         mm = self.sim.machine.mm
-        want = min(int(budget + self.rng.random()), proc.target - proc.touched)
-        while want > 0:
+        while proc.credit >= 1 and proc.touched < proc.target:
             if proc.small_left == 0 and proc.thp_ok and proc.target - proc.touched >= HPAGE_PMD_NR:
                 # do_huge_pmd_anonymous_page: local node first, quietly
                 nid = mm.cpu_to_node[proc.cpu]
-                pfn = pages.alloc(Kind.THP, self.thp_gfp | _THP_LOCAL,
+                pfn = pages.alloc(K_THP, self.thp_gfp | _THP_LOCAL,
                                   HPAGE_PMD_ORDER, proc.cpu, proc.oid, nid=nid)
                 if pfn < 0 and self.thp_gfp & _DIRECT_RECLAIM:
-                    pfn = pages.alloc(Kind.THP, self.thp_gfp, HPAGE_PMD_ORDER, proc.cpu, proc.oid)
+                    pfn = pages.alloc(K_THP, self.thp_gfp, HPAGE_PMD_ORDER, proc.cpu, proc.oid)
                 if pfn >= 0:
                     mm.events[_EV_THP_FAULT_ALLOC] += 1
                     mm.events[_EV_PGFAULT] += 1
                     proc.pfns.append(pfn)
                     proc.orders.append(HPAGE_PMD_ORDER)
                     proc.touched += HPAGE_PMD_NR
-                    want -= HPAGE_PMD_NR
+                    proc.credit -= HPAGE_PMD_NR
                     self.count("thp")
                     continue
                 mm.events[_EV_THP_FAULT_FALLBACK] += 1
                 self.count("thp_fallback")
                 proc.small_left = HPAGE_PMD_NR
-            pfn = pages.alloc(Kind.ANON, GFP_HIGHUSER_MOVABLE, 0, proc.cpu, proc.oid)
+            pfn = pages.alloc(K_ANON, GFP_HIGHUSER_MOVABLE, 0, proc.cpu, proc.oid)
             if pfn < 0:
                 self.count("fault_failures")
                 return
@@ -408,25 +417,24 @@ class Anon(Actor):
             proc.pfns.append(pfn)
             proc.orders.append(0)
             proc.touched += 1
-            want -= 1
+            proc.credit -= 1
             if proc.small_left:
                 proc.small_left -= 1
 
-    def _churn(self, proc: _Proc, churn: float) -> None:
+    def _churn(self, proc: _Proc) -> None:
         """MADV_DONTNEED/munmap of random ranges that the process touches again later."""
-        n = int(churn + self.rng.random())
         pfns = proc.pfns
         orders = proc.orders
-        while n > 0 and pfns:
+        while proc.churn_credit >= 1 and pfns:
             i = self.rng.randrange(len(pfns))
             pfn, order = pfns[i], orders[i]
             pfns[i] = pfns[-1]
             orders[i] = orders[-1]
             pfns.pop()
             orders.pop()
-            freed = self.pages.free(pfn, proc.oid, proc.cpu)
+            self.pages.free(pfn, proc.oid, proc.cpu)
             proc.touched -= 1 << order
-            n -= max(freed, 1)
+            proc.churn_credit -= 1 << order
 
     def _exit(self, proc: _Proc, oom: bool = False) -> None:
         proc.dead = True
@@ -458,7 +466,7 @@ class Slab(Actor):
     def __init__(self, conf, sim, phase) -> None:
         super().__init__(conf, sim, phase)
         p = self.params
-        self.kind_ = Kind.SLAB_RECLAIMABLE if p["reclaimable"] else Kind.SLAB_UNRECLAIMABLE
+        self.kind_ = K_SLAB_RECLAIMABLE if p["reclaimable"] else K_SLAB_UNRECLAIMABLE
         self.gfp = GFP_KERNEL | (_RECLAIMABLE if p["reclaimable"] else 0)
         self.oid = self.pages.new_owner(p["cache"], is_task=False)
         if p["reclaimable"]:
@@ -526,7 +534,7 @@ class Fork(Actor):
             return cache.pop()
         st = array("i")
         for _ in range(THREAD_STACK_PAGES):
-            pfn = self.pages.alloc(Kind.KERNEL_STACK, THREADINFO_GFP, 0, cpu, self.stack_owner)
+            pfn = self.pages.alloc(K_KERNEL_STACK, THREADINFO_GFP, 0, cpu, self.stack_owner)
             if pfn < 0:
                 for q in st:
                     self.pages.free(q, self.stack_owner, cpu)
@@ -549,20 +557,20 @@ class Fork(Actor):
                 break
             task.stacks.append(st)
         if ok:
-            pgd = pages.alloc(Kind.PAGE_TABLE, GFP_PGTABLE_USER, PGD_ORDER, cpu, oid)
+            pgd = pages.alloc(K_PAGE_TABLE, GFP_PGTABLE_USER, PGD_ORDER, cpu, oid)
             ok = pgd >= 0
             if ok:
                 task.pfns.append(pgd)
         if ok:
             for _ in range(int(p["page_tables"].sample(self.rng))):
-                pfn = pages.alloc(Kind.PAGE_TABLE, GFP_PGTABLE_USER, 0, cpu, oid)
+                pfn = pages.alloc(K_PAGE_TABLE, GFP_PGTABLE_USER, 0, cpu, oid)
                 if pfn < 0:
                     ok = False
                     break
                 task.pfns.append(pfn)
         if ok:
             for _ in range(int(p["rss"].sample(self.rng) / PAGE)):
-                pfn = pages.alloc(Kind.ANON, GFP_HIGHUSER_MOVABLE, 0, cpu, oid)
+                pfn = pages.alloc(K_ANON, GFP_HIGHUSER_MOVABLE, 0, cpu, oid)
                 if pfn < 0:
                     break
                 task.pfns.append(pfn)
@@ -614,11 +622,11 @@ class Net(Actor):
             try:
                 for _ in range(n):
                     order = p["order"]
-                    pfn = pages.alloc(Kind.NET, PAGE_FRAG_GFP, order, cpu, self.oid)
+                    pfn = pages.alloc(K_NET, PAGE_FRAG_GFP, order, cpu, self.oid)
                     if pfn < 0 and p["fallback_order0"]:
                         self.count("order0_fallbacks")
                         order = 0
-                        pfn = pages.alloc(Kind.NET, NET_ORDER0_GFP, 0, cpu, self.oid)
+                        pfn = pages.alloc(K_NET, NET_ORDER0_GFP, 0, cpu, self.oid)
                     if pfn < 0:
                         self.count("drops")
                         continue
@@ -660,7 +668,7 @@ class Balloon(Actor):
         step = max(1, int(self.params["rate"] / PAGE * dt))
         if cur < target:
             for _ in range(min(step, target - cur)):
-                pfn = pages.alloc(Kind.BALLOON, BALLOON_GFP, 0, self.cpu0, self.oid)
+                pfn = pages.alloc(K_BALLOON, BALLOON_GFP, 0, self.cpu0, self.oid)
                 if pfn < 0:
                     self.count("inflate_failures")
                     break

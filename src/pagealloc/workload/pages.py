@@ -39,14 +39,20 @@ from collections import deque
 
 import numpy as np
 
-from ..mm.gfp import __GFP_DIRECT_RECLAIM, gfp_migratetype
+from ..mm.gfp import GFP_MOVABLE_MASK, GFP_MOVABLE_SHIFT, __GFP_DIRECT_RECLAIM
+from ..mm.page_alloc import alloc_pages_fast as _alloc_pages_fast
+from ..mm.page_alloc import free_pages_fast as _free_pages_fast
 
 _DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM    # (a __GFP_ name would be mangled in the class)
+_GFP_MOVABLE_MASK = GFP_MOVABLE_MASK
+_GFP_MOVABLE_SHIFT = GFP_MOVABLE_SHIFT
 from ..mm.memmap import PG_head
 from ..mm.mmzone import WMARK_HIGH, WMARK_LOW, pageblock_order
 from ..mm.vmstat import ev_index
 
-__all__ = ["Kind", "Pages", "KIND_LABELS"]
+__all__ = ["Kind", "Pages", "KIND_LABELS", "K_ANON", "K_FILE", "K_SHMEM", "K_SLAB_RECLAIMABLE",
+           "K_SLAB_UNRECLAIMABLE", "K_PAGE_TABLE", "K_KERNEL_STACK", "K_THP", "K_KERNEL", "K_NET",
+           "K_BALLOON", "K_PROBE"]
 
 
 class Kind(enum.IntEnum):
@@ -66,9 +72,12 @@ class Kind(enum.IntEnum):
     PROBE = 12
 
 
-KIND_LABELS = {k: k.name.lower() for k in Kind}
-_AS_USER_KIND = {Kind.NET: Kind.KERNEL, Kind.BALLOON: Kind.KERNEL, Kind.PROBE: Kind.KERNEL}
-_RECLAIMABLE = (Kind.FILE, Kind.SLAB_RECLAIMABLE)
+KIND_LABELS = {int(k): k.name.lower() for k in Kind}
+# plain ints for the hot paths (an IntEnum index costs a method call)
+K_ANON, K_FILE, K_SHMEM, K_SLAB_RECLAIMABLE, K_SLAB_UNRECLAIMABLE, K_PAGE_TABLE, \
+    K_KERNEL_STACK, K_THP, K_KERNEL, K_NET, K_BALLOON, K_PROBE = range(1, 13)
+# the page users' kind of each workload kind
+_USER_KIND = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 0, 0, 0]
 
 # node stat items the plain mode keeps, as the kernel's callers would (pages; stacks in kB)
 _PLAIN_NODE_ITEMS = {
@@ -125,20 +134,23 @@ class Pages:
             self._plain_resident: dict[int, int] = {}
             self._lru: dict[int, deque] = {}          # zone gid -> deque of (pfn, oid)
             self._kswapd_woken: set[int] = set()
-            self._stat_delta: dict[tuple[int, Kind], int] = {}
+            self._stat_delta = [0] * (16 * len(mm.zones) + 16)   # zone gid * 16 + kind
             if mm.wakeup_kswapd_cb is None:
                 mm.wakeup_kswapd_cb = self._plain_wakeup_kswapd
         # the requested migratetype of each allocated head (for pageblock mixing)
         self.a_reqmt = np.zeros(npfn, dtype=np.uint8)
         self.a_wkind = np.zeros(npfn, dtype=np.uint8)   # the workload's own label
+        self._reqmt = memoryview(self.a_reqmt)
+        self._wkind = memoryview(self.a_wkind)
+        self._owner = memoryview(self.a_owner)
+        self._kind = memoryview(self.a_kind)
         self._owner_ctx: dict[int, object] = {}
         self._next_oid = 1
         # statistics
-        self.attempts = [0] * (max(Kind) + 1)
-        self.failures = [0] * (max(Kind) + 1)
-        self.pages_allocated = [0] * (max(Kind) + 1)
+        self.attempts = [0] * 16
+        self.failures = [0] * 16
+        self.pages_allocated = [0] * 16
         self.fail_by_order = [0] * 11
-        self.attempt_by_order = [0] * 11
         self.highorder: list[tuple] = []    # (t, order, kind, ok, steps, stalled)
         self.plain_reclaimed = 0
         self.plain_direct_reclaims = 0
@@ -181,74 +193,78 @@ class Pages:
             self._plain_resident.pop(oid, None)
 
     # --- allocation ---------------------------------------------------------------------
-    def alloc(self, kind: Kind, gfp: int, order: int, cpu: int, oid: int,
+    def alloc(self, kind: int, gfp: int, order: int, cpu: int, oid: int,
               nodemask=None, nid: int | None = None) -> int:
-        """Allocate a block for ``oid``; the pfn, or -1 (counted) on failure."""
+        """Allocate a block for ``oid``; the pfn, or -1 (counted) on failure.
+
+        The hot path of every actor: alloc_pages_fast on the CPU, as Machine.alloc_pages
+        does, with the bookkeeping kept to list and memoryview stores.
+        """
         mm = self.mm
         self.attempts[kind] += 1
-        self.attempt_by_order[order] += 1
         tracked = order in self.tracked
         if tracked:
             ev = mm.events
-            w0 = (ev[_EV_CMS] - ev[_EV_CDMS] + ev[_EV_CFS] - ev[_EV_CDFS] + ev[_EV_PGSCAN_DIRECT])
+            w0 = ev[_EV_CMS] - ev[_EV_CDMS] + ev[_EV_CFS] - ev[_EV_CDFS] + ev[_EV_PGSCAN_DIRECT]
             s0 = ev[_EV_COMPACT_STALL] + sum(ev[_EV_ALLOCSTALL:_EV_ALLOCSTALL + 5])
-        if self.mode == "users":
-            o = self._owner_ctx.get(oid)
+        users = self._pu is not None
+        if users:
             saved = getattr(mm, "current", None)
-            mm.current = o
-            try:
-                pfn = self.machine.alloc_pages(gfp, order, cpu=cpu, nid=nid, nodemask=nodemask)
-            finally:
+            mm.current = self._owner_ctx.get(oid)
+        try:
+            pfn = self._alloc_raw(gfp, order, cpu, nid, nodemask)
+            if pfn < 0 and not users and gfp & _DIRECT_RECLAIM \
+                    and self._plain_direct_reclaim(order, cpu):
+                pfn = self._alloc_raw(gfp, order, cpu, nid, nodemask)
+        finally:
+            if users:
                 mm.current = saved
-            if pfn is None:
-                pfn = -1
-        else:
-            pfn = self.machine.alloc_pages(gfp, order, cpu=cpu, nid=nid, nodemask=nodemask)
-            if pfn is None:
-                pfn = -1
-                if gfp & _DIRECT_RECLAIM and self._plain_direct_reclaim(order, cpu):
-                    pfn = self.machine.alloc_pages(gfp, order, cpu=cpu, nid=nid,
-                                                   nodemask=nodemask)
-                    if pfn is None:
-                        pfn = -1
         if tracked:
             ev = mm.events
-            w1 = (ev[_EV_CMS] - ev[_EV_CDMS] + ev[_EV_CFS] - ev[_EV_CDFS] + ev[_EV_PGSCAN_DIRECT])
+            w1 = ev[_EV_CMS] - ev[_EV_CDMS] + ev[_EV_CFS] - ev[_EV_CDFS] + ev[_EV_PGSCAN_DIRECT]
             s1 = ev[_EV_COMPACT_STALL] + sum(ev[_EV_ALLOCSTALL:_EV_ALLOCSTALL + 5])
-            self.highorder.append((self.now(), order, int(kind), pfn >= 0, 1 + w1 - w0,
-                                   s1 != s0))
+            self.highorder.append((self.now(), order, kind, pfn >= 0, 1 + w1 - w0, s1 != s0))
         if pfn < 0:
             self.failures[kind] += 1
             self.fail_by_order[order] += 1
             return -1
-        self.pages_allocated[kind] += 1 << order
-        self.a_reqmt[pfn] = gfp_migratetype(gfp)
-        self.a_wkind[pfn] = kind
-        if self.mode == "users":
-            self._set_user(mm, pfn, order, int(_AS_USER_KIND.get(kind, kind)), oid,
-                           dirty=False, mapped=False)
+        nr = 1 << order
+        self.pages_allocated[kind] += nr
+        self._reqmt[pfn] = (gfp & _GFP_MOVABLE_MASK) >> _GFP_MOVABLE_SHIFT
+        self._wkind[pfn] = kind
+        if users:
+            self._set_user(mm, pfn, order, _USER_KIND[kind], oid, dirty=False, mapped=False)
         else:
-            self.a_owner[pfn] = oid
-            self.a_kind[pfn] = kind
-            self._plain_resident[oid] = self._plain_resident.get(oid, 0) + (1 << order)
-            zone = self._zone(pfn)
-            if kind in _RECLAIMABLE:
+            self._owner[pfn] = oid
+            self._kind[pfn] = kind
+            res = self._plain_resident
+            res[oid] = res.get(oid, 0) + nr
+            zone = mm.pb_zone[pfn >> pageblock_order] or mm.zone_of_pfn(pfn)
+            if kind == K_FILE or kind == K_SLAB_RECLAIMABLE:
                 q = self._lru.get(zone.gid)
                 if q is None:
                     q = self._lru[zone.gid] = deque()
                 q.append((pfn, oid))
-            k = (zone.gid, kind)
-            self._stat_delta[k] = self._stat_delta.get(k, 0) + (1 << order)
+            self._stat_delta[zone.gid * 16 + kind] += nr
         return pfn
+
+    def _alloc_raw(self, gfp: int, order: int, cpu: int, nid, nodemask) -> int:
+        mm = self.mm
+        if nodemask is not None:
+            pfn = self.machine.alloc_pages(gfp, order, cpu=cpu, nid=nid, nodemask=nodemask)
+            return -1 if pfn is None else pfn
+        mm.cpu = cpu
+        return _alloc_pages_fast(mm, gfp, order, mm.cpu_to_node[cpu] if nid is None else nid)
 
     def holds(self, pfn: int, oid: int) -> bool:
         """Does ``oid`` still hold the block at ``pfn`` (not reclaimed, migrated or freed)?"""
-        return (self.a_owner[pfn] == oid and self.a_kind[pfn] != 0
+        return (self._owner[pfn] == oid and self._kind[pfn] != 0
                 and self.mm.mem.flags[pfn] & PG_head != 0)
 
     def free(self, pfn: int, oid: int, cpu: int) -> int:
         """Free one block if ``oid`` still holds it; the pages freed (0 if it is gone)."""
-        if not self.holds(pfn, oid):
+        if (self._owner[pfn] != oid or not self._kind[pfn]
+                or not self.mm.mem.flags[pfn] & PG_head):
             self.stale_frees += 1
             return 0
         return self._free(pfn, cpu)
@@ -256,19 +272,21 @@ class Pages:
     def _free(self, pfn: int, cpu: int) -> int:
         mm = self.mm
         order = mm.mem.order[pfn]
-        if self.mode == "users":
+        nr = 1 << order
+        if self._pu is not None:
             self._clear_user(mm, pfn)
         else:
-            kind = self.a_kind[pfn]
-            oid = self.a_owner[pfn]
-            self.a_owner[pfn] = 0
-            self.a_kind[pfn] = 0
-            self._plain_resident[oid] = self._plain_resident.get(oid, 0) - (1 << order)
-            k = (self._zone(pfn).gid, Kind(kind))
-            self._stat_delta[k] = self._stat_delta.get(k, 0) - (1 << order)
-        self.a_wkind[pfn] = 0
-        self.machine.free_pages(pfn, order, cpu=cpu)
-        return 1 << order
+            kind = self._kind[pfn]
+            oid = self._owner[pfn]
+            self._owner[pfn] = 0
+            self._kind[pfn] = 0
+            self._plain_resident[oid] = self._plain_resident.get(oid, 0) - nr
+            zone = mm.pb_zone[pfn >> pageblock_order] or mm.zone_of_pfn(pfn)
+            self._stat_delta[zone.gid * 16 + kind] -= nr
+        self._wkind[pfn] = 0
+        mm.cpu = cpu
+        _free_pages_fast(mm, pfn, order)
+        return nr
 
     def release(self, oid: int, pfns, cpu: int) -> int:
         """Free everything ``oid`` holds (a task exits, a file is deleted); pages freed."""
@@ -297,21 +315,23 @@ class Pages:
 
     def flush_stats(self) -> None:
         """Fold the plain mode's per-zone deltas into the node and zone stat items."""
-        if self.mode != "plain" or not self._stat_delta:
+        if self._pu is not None:
             return
-        zones = {z.gid: z for z in self.mm.zones}
-        for (gid, kind), d in self._stat_delta.items():
-            if not d:
-                continue
-            z = zones[gid]
-            nvs = z.node.vm_stat
-            for item, mult in _PLAIN_NODE_ITEMS.get(kind, ()):
-                if mult:
-                    nvs[item] = nvs.get(item, 0) + d * mult
-            zi = _PLAIN_ZONE_ITEMS.get(kind)
-            if zi:
-                z.vm_stat[zi] = z.vm_stat.get(zi, 0) + d
-        self._stat_delta.clear()
+        delta = self._stat_delta
+        for z in self.mm.zones:
+            base = z.gid * 16
+            for kind in range(16):
+                d = delta[base + kind]
+                if not d:
+                    continue
+                delta[base + kind] = 0
+                nvs = z.node.vm_stat
+                for item, mult in _PLAIN_NODE_ITEMS.get(kind, ()):
+                    if mult:
+                        nvs[item] = nvs.get(item, 0) + d * mult
+                zi = _PLAIN_ZONE_ITEMS.get(kind)
+                if zi:
+                    z.vm_stat[zi] = z.vm_stat.get(zi, 0) + d
 
     def _plain_wakeup_kswapd(self, zone, gfp: int, order: int, highest_zoneidx: int) -> None:
         self._kswapd_woken.add(zone.nid)
@@ -319,19 +339,20 @@ class Pages:
     def _reclaim_zone(self, zone, target: int, cpu: int) -> int:
         """Free FIFO page cache / shrinkable slab of a zone until ``target`` free pages."""
         q = self._lru.get(zone.gid)
-        freed = 0
         if not q:
             return 0
         rng = self.rng
-        a_owner = self.a_owner
-        a_kind = self.a_kind
+        owner = self._owner
+        kind = self._kind
+        need = target - (zone.vm_free + sum(zone.vm_stat_diff))
+        freed = 0
         budget = len(q)
-        while q and zone.vm_free + sum(zone.vm_stat_diff) < target and budget > 0:
+        while q and freed < need and budget > 0:
             budget -= 1
             pfn, oid = q.popleft()
-            if a_owner[pfn] != oid or not a_kind[pfn]:
+            if owner[pfn] != oid or not kind[pfn]:
                 continue                        # freed by its owner meanwhile
-            if a_kind[pfn] == Kind.SLAB_RECLAIMABLE and rng.random() > self._shrinkable(oid):
+            if kind[pfn] == K_SLAB_RECLAIMABLE and rng.random() > self._shrinkable(oid):
                 q.append((pfn, oid))            # objects still in use: the slab page stays
                 continue
             freed += self._free(pfn, cpu)

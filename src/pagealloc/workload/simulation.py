@@ -18,7 +18,7 @@ from ..errors import PageAllocError
 from ..mm.gfp import parse_gfp
 from .actors import Actor, make_actor
 from .clock import SimClock
-from .pages import Kind, Pages
+from .pages import K_PROBE, Pages
 from .scenario import MachineConf, Scenario
 
 __all__ = ["Simulation", "boot_machine", "install_pressure_models", "DEFAULT_PROBE_GFP"]
@@ -299,7 +299,7 @@ class Simulation:
             if gfp is None:
                 text = pc.gfp.get(order) or DEFAULT_PROBE_GFP.get(order) or "GFP_KERNEL|__GFP_COMP"
                 gfp = self._probe_gfp[order] = parse_gfp(text)
-            pfn = self.pages.alloc(Kind.PROBE, gfp, order, pc.cpu, oid)
+            pfn = self.pages.alloc(K_PROBE, gfp, order, pc.cpu, oid)
             if pfn >= 0:
                 self.pages.free(pfn, oid, pc.cpu)
 
