@@ -97,3 +97,11 @@ def check(mm) -> None:
     both = np.flatnonzero((covered != 0) & other)
     if both.size:
         raise InvariantError(f"pfn {int(both[0]):#x} is reserved/absent and also in a block")
+    pu = getattr(mm, "page_users", None)
+    if pu is not None:
+        try:
+            pu.check(mm)
+        except InvariantError:
+            raise
+        except (AssertionError, ValueError) as e:
+            raise InvariantError(f"page users: {e}") from None

@@ -49,6 +49,13 @@ class Machine:
         self.spec = spec
         self.default_cpu = 0
         mm.update_pb_zone()
+        # compaction and migration exist in every 6.1 kernel the model follows
+        if mm.compaction is None:
+            from .mm.compaction import Compaction
+            mm.compaction = Compaction(mm)
+        if mm.migrate is None:
+            from .mm.migrate import Migrator
+            mm.migrate = Migrator(mm)
         # warn_alloc prints the Mem-Info block through the procfs renderer
         from .procfs import show_free_areas
         mm.render_mem_info = lambda max_zone_idx: show_free_areas(self, max_zone_idx)

@@ -370,6 +370,22 @@ def test_cli_table(set2_file, capsys):
     assert out.startswith("SUMMARY (page allocator)")
 
 
+def test_cli_reads_stdin(set2_lines):
+    """``pagealloc stat -``: a trace piped in (as from trace_pipe), gzip-compressed here."""
+    import gzip
+    import os
+    import subprocess
+    import sys
+    text = "\n".join(set2_lines[:3000]) + "\n"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "pagealloc", "stat", "-", "--json"],
+                         input=gzip.compress(text.encode()), capture_output=True, env=env,
+                         check=True).stdout
+    s = json.loads(out)
+    assert s["lines"] == 3000 and s["events"]["mm_page_alloc"] > 0
+
+
 def test_cli_bad_input(tmp_path, capsys):
     p = _write(tmp_path, "bad.txt", GOOD + "\nnonsense\n")
     assert main(["stat", str(p), "--json"]) == 2

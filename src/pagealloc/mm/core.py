@@ -134,6 +134,7 @@ class MM:
         self.memory_hotplug: Any = None   # memory_hotplug state, once hotplug is used
         self.cpu_sched: Any = None        # cpus.CpuSched, once CPUs are scheduled
         self.migrate: Any = None          # the migrator compaction/contig/offline use
+        self.page_users: Any = None       # page_users.PageUsers when users are modelled
         self.vmscan: Any = None           # vmscan.Vmscan when reclaim is modelled
         self.compaction: Any = None       # compaction.Compaction
         self.oom: Any = None              # oom_kill.OOMKiller

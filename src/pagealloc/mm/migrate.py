@@ -243,3 +243,35 @@ def putback_movable_pages(mm, pfns: list[int]) -> None:
             putback_lru_page(mm, p)
     if isinstance(pfns, list):
         pfns.clear()
+
+
+class Migrator:
+    """The migrator compaction, alloc_contig_range and memory offline use (``mm.migrate``).
+
+    Binds isolate_lru_page / migrate_pages / putback_movable_pages to one
+    machine; pages without a user (no page_users model, or raw alloc_pages
+    allocations) are not LRU pages and cannot be isolated, as in the kernel.
+    """
+
+    def __init__(self, mm) -> None:
+        self.mm = mm
+
+    def isolate_lru_page(self, pfn: int) -> bool:
+        mm = self.mm
+        if getattr(mm, "page_users", None) is None:
+            return False
+        from .swap import isolate_lru_page
+        return isolate_lru_page(mm, pfn)
+
+    def migrate_pages(self, pfns: list[int], get_new_page, put_new_page=None, mode: int = 0,
+                      reason=MigrateReason.COMPACTION) -> tuple[int, int]:
+        mm = self.mm
+        if isinstance(reason, str):
+            reason = MigrateReason[reason.upper()]
+        pfns = list(pfns)
+        done = migrate_pages(mm, pfns, get_new_page, put_new_page, mode, reason)
+        putback_movable_pages(mm, pfns)
+        return done
+
+    def putback_movable_pages(self, pfns: list[int]) -> None:
+        putback_movable_pages(self.mm, pfns)

@@ -1053,6 +1053,11 @@ def _free_pages_prepare(mm, pfn: int, order: int) -> bool:
         tr.mm_page_free(mm, pfn, order)
     f = mem.flags[pfn]
     if f & PG_head and mem.order[pfn] == order:
+        pu = mm.page_users
+        if pu is not None and pu.kind[pfn]:
+            # a raw free of a page that still has a user: release the user first
+            from .page_users import clear_page_user
+            clear_page_user(mm, pfn)
         mem.flags[pfn] = 0
         mem.order[pfn] = -1
         po = mm.page_owner
@@ -1407,7 +1412,8 @@ def free_pages_fast(mm, pfn: int, order: int) -> None:
     """__free_pages() with the pcp free inlined (see the block comment above)."""
     mem = mm.mem
     if (order <= 3 and mm.trace is None and mem.flags[pfn] == PG_head
-            and mem.order[pfn] == order and mm.page_owner is None and not mm.page_poisoning):
+            and mem.order[pfn] == order and mm.page_owner is None and not mm.page_poisoning
+            and (mm.page_users is None or not mm.page_users.kind[pfn])):
         mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
         if mt < MIGRATE_PCPTYPES:
             zone = mm.pb_zone[pfn >> pageblock_order]

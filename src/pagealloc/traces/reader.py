@@ -484,7 +484,6 @@ class TraceReader:
         self.bad_lines = 0
         self.first_bad: tuple[int, str] | None = None
         self.lost_events = 0
-        self.format: str | None = None
         self._fmt_votes: dict[str, int] = {}
 
     # malformed line: raise or count
@@ -523,8 +522,7 @@ class TraceReader:
                     else:
                         code = _CODES.get(name, OTHER)
                         names[raw_ev] = name
-                        if self.format is None:
-                            self._vote(p, name)
+                        self._vote(p)
                     codes[raw_ev] = code
                 if code == 0 or (want is not None and names[raw_ev] not in want):
                     if code == 0:
@@ -593,8 +591,6 @@ class TraceReader:
                                        vals[0], vals[1], vals[2], vals[3], hv[3]))
             self.lines = n
         self.lines = n
-        if self.format is None:
-            self.format = self._decide_format()
 
     # ---- slow paths ----------------------------------------------------------------------
     def _head(self, n: int, hk: bytes) -> tuple[str, int, int, str] | None:
@@ -643,11 +639,13 @@ class TraceReader:
         return ev
 
     # ---- format ----------------------------------------------------------------------------
-    def _vote(self, parts: list[bytes], name: str) -> None:
+    def _vote(self, parts: list[bytes]) -> None:
         fmt = line_format(parts)
         self._fmt_votes[fmt] = self._fmt_votes.get(fmt, 0) + 1
 
-    def _decide_format(self) -> str:
+    @property
+    def format(self) -> str:
+        """The tool that wrote the lines read so far (see :func:`detect_format`)."""
         if not self._fmt_votes:
             return "ftrace"
         return max(self._fmt_votes.items(), key=lambda kv: kv[1])[0]

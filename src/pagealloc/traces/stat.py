@@ -6,13 +6,16 @@ INTERFACES.md pins (``events``, ``allocations``, ``frees``, ``pcp_vs_buddy``,
 ``bad_lines``, ``lost_events``, ``duration_s``, ``compaction``);
 :func:`render_stat` prints it as tables.
 
-Speed: the scan does not build an event per line. A kmem line's variable
-parts (timestamp, ``page=``, ``pfn=``) are dropped and the rest (task column,
-the fields after ``pfn=``) counted as a bytes key; the few distinct keys are
-parsed and checked once at the end, and a malformed one is reported at the
-first line that had it. Lines the fast split cannot take go through the
-reader's general parser. The stat checks the fields it uses (task, cpu of
-allocations, pfn, everything after pfn=); the reader checks every column.
+Speed: the scan builds no event per line. In each block of lines, the regex
+engine drops the ``page=`` and ``pfn=`` fields and, for raw ftrace, slicing
+at the fixed columns drops flags and timestamp (another regex does it for
+trace-cmd and perf layouts); what is left of a kmem line repeats ("<comm>-<pid>
+[<cpu>] <event>: <fields after pfn>"), so the block is counted by key in C and
+only each distinct key is parsed and checked, once per process. A malformed
+line is reported at its line number. Lines the keys do not explain go through
+the reader's general parser one by one. Large plain files are cut at line
+starts into one byte range per process. The stat checks what it uses (task,
+cpu, event, pfn, the fields after it); the reader checks every column.
 
 Estimates, from event order on each CPU: an allocation of an order the pcp
 lists serve (0..PAGE_ALLOC_COSTLY_ORDER, and pageblock_order with THP:
@@ -29,7 +32,7 @@ import multiprocessing
 import os
 import re
 import threading
-from _collections import _count_elements   # Counter's C helper: counts a list in C
+from collections import Counter
 from itertools import repeat
 
 from ..errors import InputError
@@ -37,8 +40,8 @@ from ..mm.gfp import format_gfp
 from ..mm.mmzone import migratetype_names, pageblock_order
 from .reader import (_CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, KMEM_EVENTS, ZONE_LOCKED,
                      TraceEvent, _int, _kmem_values, compression, is_noise, iter_text_blocks,
-                     line_format,
-                     lost_events, normalize_event, parse_fields, parse_line, parse_who)
+                     line_format, lost_events, normalize_event, parse_fields, parse_line,
+                     parse_who)
 
 __all__ = ["stat_trace", "render_stat", "pcp_allowed_order", "migratetype_name"]
 
@@ -144,8 +147,7 @@ class _BlockScanner:
             keys = [line[:w] + line[c:] for line in t.split(b"\n")]
         keys.pop()
         sliced = layout is not None
-        counts: dict[bytes, int] = {}
-        _count_elements(counts, keys)
+        counts = Counter(keys)          # counted in C
         out = {"n": len(keys), "agg": {}, "other": {}, "isolate": None, "lost": 0,
                "bad": 0, "error": None, "seq": {}, "fmt": None, "hint": None,
                "first_ts": None, "last_ts": None}
