@@ -80,6 +80,18 @@ def synthetic_trace(lines: int, directory: str | None = None) -> str:
     return str(path)
 
 
+def _vm_hwm_bytes() -> int:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry over exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _measure(path: str, jobs: int | None) -> dict:
     """In this process: stat the trace, return the figures."""
     from pagealloc.traces.reader import compression
@@ -95,7 +107,7 @@ def _measure(path: str, jobs: int | None) -> dict:
             "jobs": used, "compression": compression(path) or "none",
             "bytes": os.path.getsize(path), "format": s["format"],
             "cpu_seconds": cpu, "lines_per_cpu_s": s["lines"] / cpu,
-            "peak_rss_bytes": me.ru_maxrss * 1024,
+            "peak_rss_bytes": _vm_hwm_bytes(),
             "peak_rss_worker_bytes": kids.ru_maxrss * 1024}
 
 

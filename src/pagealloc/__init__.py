@@ -10,9 +10,15 @@ from .machine import Machine, parse_size
 from .mm import gfp
 from .mm.mm_init import MachineSpec, NodeSpec
 from .mm.mmzone import MAX_ORDER, MigrateType, ZoneType, pageblock_nr_pages, pageblock_order
+from .mm.page_reporting import PageReportingDevInfo, VirtioBalloonReporter
+from .sources.zoneinfo import machine_from_zoneinfo
+from .sysctl import read_sysctl, write_sysctl
+from .threadsafe import ThreadSafeMachine
 
 __all__ = ["Machine", "MachineSpec", "NodeSpec", "gfp", "PageAllocError", "InputError",
            "InvariantError", "MigrateType", "ZoneType", "MAX_ORDER", "pageblock_order",
-           "pageblock_nr_pages", "parse_size", "__version__"]
+           "pageblock_nr_pages", "parse_size", "machine_from_zoneinfo", "read_sysctl",
+           "write_sysctl", "ThreadSafeMachine", "VirtioBalloonReporter", "PageReportingDevInfo",
+           "__version__"]
 
 __version__ = "0.1.0"

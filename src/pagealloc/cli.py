@@ -22,7 +22,10 @@ def _add_machine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodes", type=int, default=1, help="NUMA nodes (memory split evenly)")
     p.add_argument("--cpus", type=int, default=1, help="CPUs, spread over the nodes in blocks")
     p.add_argument("--cpu-nodes", default=None, help="node of each CPU, e.g. 0,0,1,1")
-    p.add_argument("--thp", default="always", choices=("always", "madvise", "never"))
+    p.add_argument("--thp", default=None, choices=("always", "madvise", "never"),
+                   help="THP mode (default: always; a clone takes its folder's thp.enabled)")
+    p.add_argument("--node-mem", default=None,
+                   help="memory of each node, e.g. 1G,3G (default: split evenly)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--e820", default=None, help="BIOS-e820 lines (a whole dmesg is fine)")
     src.add_argument("--zoneinfo", default=None, help="clone a machine from a real /proc/zoneinfo")
@@ -43,10 +46,17 @@ def machine_from_args(args: argparse.Namespace):
             raise PageAllocError(f"--cpu-nodes {args.cpu_nodes!r}: expected node numbers like 0,0,1,1") from None
     if getattr(args, "zoneinfo", None):
         cpus = args.cpus if args.cpus != 1 or cpu_nodes else None
-        m = Machine.from_zoneinfo(args.zoneinfo, cpus=cpus, thp=args.thp)
+        m = Machine.from_zoneinfo(args.zoneinfo, cpus=cpus, thp=args.thp, cpu_nodes=cpu_nodes)
     else:
-        m = Machine.boot(mem=args.mem, cpus=args.cpus, nodes=args.nodes, cpu_nodes=cpu_nodes,
-                         thp=args.thp, cmdline=args.cmdline, e820=args.e820, seed=args.seed)
+        node_mem = args.node_mem.split(",") if getattr(args, "node_mem", None) else None
+        nodes = len(node_mem) if node_mem and args.nodes == 1 else args.nodes
+        m = Machine.boot(mem=args.mem, cpus=args.cpus, nodes=nodes, cpu_nodes=cpu_nodes,
+                         thp=args.thp or "always", cmdline=args.cmdline, e820=args.e820,
+                         seed=args.seed, node_mem=node_mem)
+        ignored = getattr(m.spec, "ignored_params", None)
+        if ignored:
+            print("pagealloc: kernel parameters ignored by the model: " + " ".join(ignored),
+                  file=sys.stderr)
     if getattr(args, "freelists", None):
         from .sources.fldump import load_fldump
         load_fldump(m, args.freelists, tag=args.at)
@@ -57,8 +67,9 @@ def machine_from_args(args: argparse.Namespace):
 
 def cmd_boot(args: argparse.Namespace) -> int:
     m = machine_from_args(args)
-    for line in getattr(m, "boot_messages", []):
-        print(line, file=sys.stderr)
+    if getattr(args, "dmesg", False):
+        for line in m.mm.log:
+            print(line, file=sys.stderr)
     views = args.show or ["zoneinfo", "buddyinfo"]
     for v in views:
         sys.stdout.write(m.show(v))
@@ -74,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--freelists", default=None, help="load exact free lists from an fldump capture")
     b.add_argument("--at", default="before", help="which dump of the capture (before, pree, mid, after)")
     b.add_argument("--show", action="append", choices=VIEWS, help="view to print (repeatable)")
+    b.add_argument("--dmesg", action="store_true", help="print the model's boot log on stderr")
     b.set_defaults(func=cmd_boot)
     for mod in ("verify", "run", "bench", "stat", "replay", "snapshot", "sweep"):
         try:

@@ -69,22 +69,31 @@ class Machine:
     def boot(cls, mem: str | int = "4G", cpus: int = 1, nodes: int = 1,
              cpu_nodes: Iterable[int] | None = None, thp: str = "always",
              cmdline: str = "", e820: str | None = None, sysctls: Iterable[str] = (),
-             seed: int = 0, profile: str = "x86_64") -> "Machine":
+             seed: int = 0, profile: str = "x86_64", node_mem: Iterable[str | int] | None = None,
+             distance: list[list[int]] | None = None,
+             kernel_base: int | None = None) -> "Machine":
         """Boot a machine like qemu's q35 with ``mem`` of RAM (see sources/layout.py)."""
         from .sources.layout import spec_from_args
         spec = spec_from_args(mem=mem, cpus=cpus, nodes=nodes, cpu_nodes=cpu_nodes, thp=thp,
-                              cmdline=cmdline, e820=e820, seed=seed, profile=profile)
+                              cmdline=cmdline, e820=e820, seed=seed, profile=profile,
+                              node_mem=node_mem, distance=distance, kernel_base=kernel_base)
         m = cls.from_spec(spec)
         for s in sysctls:
             m.write_sysctl_assignment(s)
         return m
 
     @classmethod
-    def from_zoneinfo(cls, path: str, cpus: int | None = None, thp: str = "always",
-                      sysctls: Iterable[str] = ()) -> "Machine":
-        """Clone a real machine from its /proc/zoneinfo (see sources/zoneinfo.py)."""
+    def from_zoneinfo(cls, path: str, cpus: int | None = None, thp: str | None = None,
+                      sysctls: Iterable[str] = (), min_free_kbytes: int | None = None,
+                      cpu_nodes: list[int] | None = None, use_folder: bool = True) -> "Machine":
+        """Clone a real machine from its /proc/zoneinfo (see sources/zoneinfo.py).
+
+        ``thp`` None takes the folder's thp.enabled (and the kernel's 512 MiB rule);
+        ``use_folder`` reads sysctl/nproc/nodes files beside the zoneinfo.
+        """
         from .sources.zoneinfo import machine_from_zoneinfo
-        m = machine_from_zoneinfo(path, cpus=cpus, thp=thp)
+        m = machine_from_zoneinfo(path, cpus=cpus, thp=thp, min_free_kbytes=min_free_kbytes,
+                                  cpu_nodes=cpu_nodes, use_folder=use_folder)
         for s in sysctls:
             m.write_sysctl_assignment(s)
         return m

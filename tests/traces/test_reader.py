@@ -239,6 +239,15 @@ def test_perf_callchains_and_blank_lines_are_skipped(tmp_path, sample):
     assert [ev.line for ev in r] == [1, 5] and r.bad_lines == 0
 
 
+def test_ftrace_stack_traces_are_skipped(tmp_path):
+    text = (f"            bash-2047    [002] .....  5208.376652: {ALLOC}\n"
+            "            bash-2047    [002] .....  5208.376653: <stack trace>\n"
+            " => __alloc_pages\n => alloc_pages_vma\n => do_anonymous_page\n"
+            f"            bash-2047    [002] .....  5208.376700: {ALLOC}\n")
+    r = TraceReader(write(tmp_path, "s.txt", text))
+    assert [ev.line for ev in r] == [1, 6] and r.bad_lines == 0
+
+
 def test_compressed_inputs_read_the_same(tmp_path, oracle):
     lines = real_lines(oracle, "set2/m256-smp1/trace.txt.xz", 5000)
     text = "\n".join(lines) + "\n"

@@ -327,7 +327,7 @@ def test_malformed_lines(tmp_path, bad, message):
     assert (e.value.path, e.value.line) == (p, 4)
     assert message in str(e.value)
     s = stat_trace(p, skip_bad=True)
-    assert s["bad_lines"] == 2 and s["frees"]["total"] == 5 - (bad.count("mm_page_free") and 0)
+    assert s["bad_lines"] == 2 and s["frees"]["total"] == 5 and s["lines"] == 7
 
 
 def test_first_error_with_processes(tmp_path):
@@ -342,6 +342,12 @@ def test_first_error_with_processes(tmp_path):
         assert e.value.line == 25001
         s = stat_trace(p, skip_bad=True, jobs=jobs)
         assert (s["bad_lines"], s["frees"]["total"], s["lines"]) == (2, 29998, 30000)
+
+
+def test_render_empty_trace(tmp_path):
+    s = stat_trace(str(_write(tmp_path, "e.txt", "# tracer: nop\n")))
+    assert s["allocations"]["total"] == 0 and s["duration_s"] is None
+    assert "Total allocation requests" in render_stat(s)
 
 
 def test_render_table(set2_stat):

@@ -25,8 +25,8 @@ __all__ = ["run_scenario", "register", "format_summary"]
 
 def run_scenario(scenario, out: Path, *, trace: bool = False, progress: bool = True,
                  mode: str = "auto", report: bool = True, write_views: bool = True,
-                 log=None) -> tuple[dict, list[str]]:
-    """Run ``scenario`` writing every output into ``out``; (summary, files written)."""
+                 log=None):
+    """Run ``scenario`` writing every output into ``out``; (summary, files written, simulation)."""
     from ..report.metrics import Recorder
     from ..workload.simulation import Simulation
     from ._progress import Progress
@@ -71,7 +71,7 @@ def run_scenario(scenario, out: Path, *, trace: bool = False, progress: bool = T
         files.append("report.html")
     summary["out"] = str(out)
     summary["notes"] = list(sim.notes)
-    return summary, files
+    return summary, files, sim
 
 
 def format_summary(s: dict, scenario) -> str:
@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = scenario.with_overrides(seed=args.seed, duration=dur)
     out = Path(args.out)
     progress = not args.quiet
-    summary, files = run_scenario(scenario, out, trace=args.trace, progress=progress,
+    summary, files, _ = run_scenario(scenario, out, trace=args.trace, progress=progress,
                                   mode="plain" if args.plain else "auto",
                                   report=not args.no_report,
                                   log=(lambda s: print(f"pagealloc: {s}", file=sys.stderr))

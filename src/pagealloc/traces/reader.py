@@ -427,11 +427,13 @@ def parse_kmem_tail(code: int, tail: bytes) -> tuple:
 
 def is_noise(line: bytes) -> bool:
     """Lines that carry no event and are not errors: blanks, ``#`` headers, trace-cmd's
-    ``version = N``, ``cpus=N`` and ``CPU N is empty``, ftrace's ``CPU:N [LOST M EVENTS]``,
-    perf script's callchain frames."""
+    ``version = N``, ``cpus=N`` and ``CPU N is empty``, ftrace's ``CPU:N [LOST M EVENTS]``
+    and stack traces (``<stack trace>``, `` => func``), perf script's callchain frames."""
     s = line.strip()
     if not s or s[:1] == b"#":
         return True
+    if s[:3] == b"=> " or s.endswith((b": <stack trace>", b": <user stack trace>")):
+        return True                          # ftrace's stacktrace option
     if s[:1] == b"v" or s[:1] == b"c" or s[:1] == b"C":
         if s.startswith((b"version = ", b"cpus=")) or \
                 (s.startswith(b"CPU ") and s.endswith(b" is empty")) or \

@@ -657,7 +657,7 @@ def render_stat(s: dict, top: int = 10) -> str:
         row = by_om.get(order, {})
         cells = "".join(f"  {(_n(row[m]) if row.get(m) else '.'):>12}" for m in mts)
         w(f"{order:>5}  {cells}  {_n(total):>12}")
-    mt_tot = "".join(f"  {_n(a['by_migratetype'][m]):>12}" for m in mts)
+    mt_tot = "".join(f"  {_n(a['by_migratetype'].get(m, 0)):>12}" for m in mts)
     w(f"{'all':>5}  {mt_tot}  {_n(a['total']):>12}")
     w("")
 
@@ -701,6 +701,15 @@ def render_stat(s: dict, top: int = 10) -> str:
             w(f"  {pair:<26}{_n(e['count']):>10}{_n(e['fragmenting']):>13}"
               f"{_n(e['change_ownership']):>14}")
     w("")
+
+    comp = s["compaction"]
+    if comp["isolate_freepages"]["events"] or comp["isolate_migratepages"]["events"]:
+        w("Compaction (mm_compaction_isolate_*)")
+        for k in ("isolate_freepages", "isolate_migratepages"):
+            c = comp[k]
+            w(f"  {k:<22}{_n(c['events']):>10} ranges, {_n(c['scanned'])} pages scanned, "
+              f"{_n(c['taken'])} taken")
+        w("")
 
     if s["callers"]:
         w("Callers (by comm)")
