@@ -443,13 +443,13 @@ def compact_zone(mm, cc: CompactControl, capc: CaptureControl | None = None) -> 
         iteration_start = cc.migrate_pfn
         if isolate_migratepages(mm, cc):
             last_migrated_pfn = iteration_start
-            pages = cc.migratepages
-            cc.migratepages = []
+            pages = list(cc.migratepages)      # cc.migratepages sizes the free scanner
             nr_failed = 0
             if migrate is not None:
                 _, nr_failed = migrate.migrate_pages(
                     pages, lambda src, order: _compaction_alloc(mm, cc, order),
                     lambda dst, order: _compaction_free(mm, cc, dst), cc.mode, "compaction")
+            cc.migratepages.clear()
             if nr_failed and cc.direct_compaction and cc.mode == MIGRATE_ASYNC:
                 blk = 1 << max(cc.order, 0)
                 cc.migrate_pfn = ((cc.migrate_pfn - 1) // blk + 1) * blk
