@@ -122,8 +122,58 @@ def bench_verify(capture: str = "fl2-m1g-smp1") -> dict:
             "capture": capture, "ok": r.ok, "peak_rss_bytes": _peak_rss()}
 
 
+def bench_pressure(mem: str = "4G", n: int = 3, chunk: int = 256, thp_every: int = 16,
+                   seed: int = 1) -> dict:
+    """Page cache of n x RAM streamed through a machine with THP faults mixed in.
+
+    A reader task reads files in ``chunk``-page pieces (GFP_HIGHUSER_MOVABLE
+    page cache, reclaimed by kswapd and direct reclaim as memory runs short)
+    while an anonymous task takes a THP fault every ``thp_every`` chunks and
+    keeps a working set of them. ops = pages allocated (THP counted once).
+    """
+    from . import Machine
+    from .mm.vmstat import ev_index
+    m = Machine.boot(mem=mem, cpus=2)
+    m.enable_reclaim(swap=0, thp_defrag="madvise")
+    reader = m.spawn("reader")
+    anon = m.spawn("anon")
+    ram = sum(z.managed_pages for z in m.zones)
+    target = n * ram
+    rng = random.Random(seed)
+    done = 0
+    ops = 0
+    thps: list[int] = []
+    t = time.perf_counter()
+    i = 0
+    while done < target:
+        got = m.alloc_user("file", chunk, owner=reader, cpu=i & 1)
+        done += len(got)
+        ops += len(got)
+        i += 1
+        if i % thp_every == 0:
+            thp = m.alloc_user("thp", 1, owner=anon, madvised=True, cpu=rng.randrange(2))
+            ops += 1
+            thps.extend(thp)
+            if len(thps) > 64:
+                m.free_user([thps.pop(0)])
+        if not got:
+            break
+    dt = time.perf_counter() - t
+    ev = m.mm.events
+    m.check()
+    return {"name": "pressure", "ops_per_s": ops / dt, "seconds": dt, "mem": mem,
+            "pages_streamed": done, "ram_pages": ram,
+            "pgscan_kswapd": ev[ev_index("pgscan_kswapd")],
+            "pgsteal_kswapd": ev[ev_index("pgsteal_kswapd")],
+            "pgsteal_direct": ev[ev_index("pgsteal_direct")],
+            "allocstall": sum(ev[ev_index(f"allocstall_{z}")] for z in ("dma", "dma32", "normal", "movable")),
+            "thp_fault_alloc": ev[ev_index("thp_fault_alloc")],
+            "thp_fault_fallback": ev[ev_index("thp_fault_fallback")],
+            "compact_stall": ev[ev_index("compact_stall")]}
+
+
 BENCHMARKS = {"pcp": bench_pcp, "buddy-worst": bench_buddy_worst, "mixed": bench_mixed,
-              "boot": bench_boot, "verify": bench_verify}
+              "boot": bench_boot, "verify": bench_verify, "pressure": bench_pressure}
 
 
 def run_benchmark(name: str, **kw) -> dict:
