@@ -71,8 +71,10 @@ class AllocatorModel(RuleBasedStateMachine):
         self.mm = mm
         self.ncpus = mm.nr_cpu_ids
         self.zones = [z for z in mm.zones if z.present_pages]
-        self.baseline = {z.gid: nr_free_snapshot(z) + sum(p.count for p in z.pcp)
-                         for z in self.zones}
+        self.baseline = {z.gid: z.managed_pages for z in self.zones}
+        for z in self.zones:
+            assert nr_free_snapshot(z) + sum(p.count for p in z.pcp) == z.managed_pages, \
+                f"{z}: boot left managed pages neither free nor on a pcp"
         self.boot_free = {z.gid: nr_free_snapshot(z) for z in self.zones}
         self.live: dict[int, tuple[int, int]] = {}       # pfn -> (order, zone gid)
         self.in_zone = {z.gid: 0 for z in self.zones}    # allocated pages per zone
@@ -87,8 +89,8 @@ class AllocatorModel(RuleBasedStateMachine):
         assert len(zs) == 1, f"pfn {pfn:#x} in zones {zs}"
         return zs[0]
 
-    def allowed_zones(self, g: int, cpu: int, nodemask):
-        node = self.mm.nodes[self.mm.cpu_to_node[cpu]]
+    def allowed_zones(self, g: int, nid: int, nodemask):
+        node = self.mm.nodes[nid]
         hz = gfp_zone(g)
         zl = node.zonelist_nofallback if g & THISNODE else node.zonelist_fallback
         out = [z for z in zl if z.idx <= hz]
@@ -110,10 +112,10 @@ class AllocatorModel(RuleBasedStateMachine):
         assert pfn % n == 0, f"order-{order} block at unaligned pfn {pfn:#x}"
         z = self.zone_at(pfn)
         assert z is self.zone_at(pfn + n - 1), f"block {pfn:#x} order {order} crosses zones"
-        if nid is None:
-            allowed = self.allowed_zones(g, cpu, nodemask)
-            assert z in allowed, (f"{g:#x} order {order} on cpu {cpu} got {pfn:#x} in {z}, "
-                                  f"allowed {allowed}")
+        pref = self.mm.cpu_to_node[cpu] if nid is None else nid
+        allowed = self.allowed_zones(g, pref, nodemask)
+        assert z in allowed, (f"{g:#x} order {order} on cpu {cpu} for node {pref} got "
+                              f"{pfn:#x} in {z}, allowed {allowed}")
         assert z.idx <= gfp_zone(g)
         hz = gfp_zone(g)
         assert before[z.gid] - (n - 1) > lenient_min(z, g) + z.lowmem_reserve[hz], (
@@ -162,6 +164,12 @@ class AllocatorModel(RuleBasedStateMachine):
         self.record_alloc(g | THISNODE, order, cpu)
         if not node.has_memory():
             assert len(self.live) == before, "__GFP_THISNODE served from a memoryless node"
+
+    @precondition(lambda self: len(self.mm.nodes) > 1)
+    @rule(cpu=st.integers(0, 3), order=ORDERS, g=st.sampled_from(GFPS), nid=st.integers(0, 1))
+    def alloc_node(self, cpu, order, g, nid):
+        """alloc_pages_node(): the preferred node need not be the CPU's (nor have memory)."""
+        self.record_alloc(g, order, cpu % self.ncpus, nid=nid)
 
     @precondition(lambda self: sum(n.has_memory() for n in self.mm.nodes) > 1)
     @rule(cpu=st.integers(0, 3), order=ORDERS, g=st.sampled_from(GFPS), data=st.data())

@@ -313,3 +313,44 @@ def test_pcp_trylock_failure_falls_back_to_the_buddy():
     assert m.free_pages(q, 0)
     assert m.mm.events[EV_PGFREE] == pgfree + 1 and pcp.count == left + 1
     m.check()
+
+
+# ------------------------------------------------------------------- special lists --
+
+def test_highatomic_page_is_freed_to_the_movable_list_and_drained_back_to_highatomic():
+    """free_unref_page: a page of a HIGHATOMIC pageblock goes on the MOVABLE pcp list
+    (pcpmigratetype) but keeps HIGHATOMIC as its cached type, so a movable request on that
+    CPU may reuse it, and a drain returns it to the HIGHATOMIC free list."""
+    m = Machine.boot(mem="256M", cpus=1)
+    dma32 = m.zone("DMA32")
+    a, b = m.alloc_pages(KERNEL, 0), m.alloc_pages(KERNEL, 0)
+    pa.reserve_highatomic_pageblock(m.mm, a, dma32, 0)
+    assert m.mm.mem.get_pageblock_migratetype(a) == 3
+    m.drain_all_pages()
+    assert m.free_pages(a, 0)
+    assert pcp_list(dma32, 0, 1) == [a]                     # pindex 1: order-0 MOVABLE
+    lines = trace_events(m)
+    m.drain_all_pages()
+    assert [field(ln, "migratetype") for ln in lines if "mm_page_pcpu_drain" in ln] == ["3"]
+    assert m.mm.mem.flags[a] & PG_buddy and m.mm.mem.mt[a] == 3
+    m.mm.trace = None
+    assert m.free_pages(b, 0)
+    assert m.alloc_pages(MOVABLE, 0) == b                   # LIFO from the MOVABLE list
+    m.check()
+
+
+def test_thp_pcp_lists_are_split_by_mobility():
+    """[6.1.y-late] NR_PCP_THP = 2: order-9 pages of movable pageblocks use pindex 13, the
+    others pindex 12, so an unmovable THP request never gets a freed movable THP."""
+    m = Machine.boot(mem="1G", cpus=1)
+    dma32 = m.zone("DMA32")
+    mv = m.alloc_pages(MOVABLE, 9)
+    spare = pcp_list(dma32, 0, 13)
+    assert len(spare) == 1                                  # the refill's second THP
+    assert m.free_pages(mv, 9)
+    assert pcp_list(dma32, 0, 13) == [mv] + spare
+    un = m.alloc_pages(KERNEL | gfp.__GFP_COMP, 9)
+    assert un not in (mv, *spare)
+    assert pcp_list(dma32, 0, 13) == [mv] + spare
+    assert m.alloc_pages(MOVABLE, 9) == mv
+    m.check()

@@ -171,7 +171,7 @@ ATOMIC_FLAGS = ALLOC_WMARK_MIN | ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK | ALLOC_KSW
     (gfp.__GFP_HIGH | gfp.__GFP_KSWAPD_RECLAIM, 0, ATOMIC_FLAGS, False),   # no __GFP_ATOMIC
     (gfp.GFP_ATOMIC, 1, ATOMIC_FLAGS, False),                         # order 0 only
     (gfp.GFP_ATOMIC, 0, ATOMIC_FLAGS | ALLOC_WMARK_LOW, False),       # MIN watermark only
-])
+], ids=["atomic-order0-min", "high-without-atomic", "atomic-order1", "atomic-at-low"])
 def test_zone_watermark_fast_ignores_boost_for_atomic_order0_at_min(m12, gfp_mask, order,
                                                                     flags, passes):
     """Boost 4096 on Normal: min+boost = 14667 reduces to 14667-7333 = 7334, 7334-1833 =
