@@ -63,7 +63,19 @@ class Machine:
     # --- construction --------------------------------------------------------------------
     @classmethod
     def from_spec(cls, spec: MachineSpec) -> "Machine":
-        return cls(boot(spec), spec)
+        m = cls(boot(spec), spec)
+        # boot options of the debug and reporting parts (page_owner=on, page_poison=1,
+        # page_reporting.page_reporting_order=N: lost at device registration in 6.1)
+        if getattr(spec, "page_owner", False):
+            from .mm.page_owner import enable_page_owner
+            enable_page_owner(m.mm)
+        if getattr(spec, "page_poison", False):
+            from .mm.debug import enable_page_poisoning
+            enable_page_poisoning(m.mm)
+        if getattr(spec, "page_reporting_order", None) is not None:
+            from .mm.page_reporting import set_page_reporting_order
+            set_page_reporting_order(m.mm, spec.page_reporting_order)
+        return m
 
     @classmethod
     def boot(cls, mem: str | int = "4G", cpus: int = 1, nodes: int = 1,

@@ -92,6 +92,9 @@ class MachineSpec:
     hotpluggable: list[tuple[int, int]] = field(default_factory=list)
     thp: str = "always"
     shuffle: bool = False
+    page_owner: bool = False             # page_owner=on
+    page_poison: bool = False            # page_poison=1
+    page_reporting_order: int | None = None   # page_reporting.page_reporting_order=
     cma: bool = False
     seed: int = 0
     max_pfn_extra: int = 0            # memmap room above the boot memory for hotplug

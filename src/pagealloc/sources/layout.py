@@ -63,6 +63,9 @@ class KernelParams:
     numa_off: bool = False
     crashkernel: tuple[int, int | None, bool] | None = None
     log_buf_len: int = 0
+    page_owner: bool = False
+    page_poison: bool = False
+    page_reporting_order: int | None = None
     recognised: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -161,6 +164,12 @@ def parse_cmdline(text: str) -> KernelParams:
                 kp.crashkernel = (size, base, m.group(3) == "high")
             elif key == "log_buf_len" and eq:
                 kp.log_buf_len = memparse(val)
+            elif key == "page_owner" and eq:
+                kp.page_owner = val == "on"
+            elif key == "page_poison" and eq:
+                kp.page_poison = _strtobool(val)
+            elif key == "page_reporting.page_reporting_order" and eq:
+                kp.page_reporting_order = int(val, 0)
             elif key == "nokaslr" and not eq:
                 pass
             else:
@@ -354,7 +363,9 @@ def spec_from_args(*, mem="4G", cpus: int = 1, nodes: int = 1,
                        kernelcore_percent=kp.kernelcore_percent, movable_node=kp.movable_node,
                        shuffle=shuffle, initrd_pages=initrd_pages, initrd_end=initrd_end,
                        crashkernel=kp.crashkernel, log_buf_len=kp.log_buf_len,
-                       cmdline=cmdline, ignored_params=list(kp.ignored), e820=table)
+                       cmdline=cmdline, ignored_params=list(kp.ignored), e820=table,
+                       page_owner=kp.page_owner, page_poison=kp.page_poison,
+                       page_reporting_order=kp.page_reporting_order)
     if kernel_base is not None:
         spec.kernel_base = kernel_base
     return spec
