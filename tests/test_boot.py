@@ -396,3 +396,23 @@ def test_i386_profile_zones():
     assert dma.lowmem_reserve[1] == normal.managed_pages // 256
     assert high._watermark[0] == 128                 # clamp(managed / 1024, 32, 128)
     m.check()
+
+
+def test_cma_area_is_reserved_at_the_top_and_handed_out_only_to_movable():
+    """cma=64M: 32 MIGRATE_CMA pageblocks, counted in cma/nr_free_cma, used by movable requests."""
+    from pagealloc import Machine, gfp
+    from pagealloc.mm.mmzone import MIGRATE_CMA
+    m = Machine.boot(mem="2G", cmdline="cma=64M")
+    z = m.zone("DMA32")
+    assert m.mm.cma_enabled and z.cma_pages == 16384 and z.vm_free_cma == 16384
+    pb = m.mm.mem.a_pageblock
+    cma_blocks = [i for i in range(len(pb)) if pb[i] & 7 == MIGRATE_CMA]
+    assert len(cma_blocks) == 32 and cma_blocks == list(range(cma_blocks[0], cma_blocks[0] + 32))
+    assert "CMA" in m.show("pagetypeinfo") and "CmaTotal:          65536 kB" in m.show("meminfo")
+    assert any("65536K cma-reserved" in line for line in m.mm.log)
+    # unmovable requests never get CMA pages
+    base = cma_blocks[0] << 9
+    for _ in range(2000):
+        p = m.alloc_pages(gfp.GFP_KERNEL, 0)
+        assert not base <= p < base + 16384
+    m.check()

@@ -54,6 +54,7 @@ class MM:
         self.ZONE_DMA32 = (self.zone_types.index(ZoneType.DMA32)
                            if ZoneType.DMA32 in self.zone_types else -1)
         self.cma_enabled = cma
+        self.cma_areas: list[tuple[int, int]] = []
         self.mem: MemMap = MemMap(0, 0)
         self.nodes: list[PgData] = []
         self.zones: list[Zone] = []

@@ -92,6 +92,7 @@ class MachineSpec:
     hotpluggable: list[tuple[int, int]] = field(default_factory=list)
     thp: str = "always"
     shuffle: bool = False
+    cma_pages: int = 0                   # cma= (CONFIG_CMA machines only)
     page_owner: bool = False             # page_owner=on
     page_poison: bool = False            # page_poison=1
     page_reporting_order: int | None = None   # page_reporting.page_reporting_order=
@@ -688,12 +689,12 @@ def free_reserved_area(mm: MM, start: int, end: int) -> int:
     return n
 
 
-def _mem_init_print_info(mm: MM, freed: int) -> None:
+def _mem_init_print_info(mm: MM, freed: int, totalcma: int = 0) -> None:
     physpages = sum(z.present_pages for z in mm.zones)
     K = lambda p: p << (PAGE_SHIFT - 10)  # noqa: E731
     mm.printk(f"Memory: {K(freed)}K/{K(physpages)}K available (14343K kernel code, 2338K rwdata, "
-              f"9132K rodata, 2824K init, 17344K bss, {K(physpages - freed)}K reserved, "
-              "0K cma-reserved)")
+              f"9132K rodata, 2824K init, 17344K bss, {K(physpages - freed - totalcma)}K reserved, "
+              f"{K(totalcma)}K cma-reserved)")
 
 
 # --------------------------------------------------------------------------------------
@@ -740,6 +741,15 @@ def boot(spec: MachineSpec) -> MM:
         numa_clear_kernel_node_hotplug(mb)
         for nid in sorted({r.nid for r in mb.memory}):      # numa_register_memblks
             mb.alloc(NODE_DATA_PAGES, nid=nid, what=f"NODE_DATA({nid})")
+    cma_base = -1
+    if spec.cma_pages:
+        # dma_contiguous_reserve -> cma_declare_contiguous_nid: top-down, pageblock aligned
+        cma_base = mb.alloc(spec.cma_pages, align=pageblock_nr_pages, what="cma")
+        if cma_base < 0:
+            mm.printk(f"cma: Failed to reserve {spec.cma_pages << 2 >> 10} MiB")
+        else:
+            mm.printk(f"cma: Reserved {spec.cma_pages << 2 >> 10} MiB at "
+                      f"{cma_base << PAGE_SHIFT:#018x}")
     dma_reserve = memblock_find_dma_reserve(mb)
     if spec.boot_reservations:
         sparse_init(mm, mb)
@@ -750,7 +760,7 @@ def boot(spec: MachineSpec) -> MM:
     if spec.boot_reservations:
         reserve_hash_tables_and_swiotlb(mm, spec, mb, facts)
     freed = memblock_free_all(mm, [(s, e) for s, e, _n in mb.free_ranges()])
-    _mem_init_print_info(mm, freed)
+    _mem_init_print_info(mm, freed, spec.cma_pages if cma_base >= 0 else 0)
     for z in mm.zones:                               # setup_per_cpu_pageset
         if z.present_pages:
             setup_zone_pageset(mm, z)
@@ -761,6 +771,8 @@ def boot(spec: MachineSpec) -> MM:
             mm.printk("pagealloc: page_alloc.shuffle=1 given but mm/shuffle.py is not available")
         else:
             shuffle_all_zones(mm)
+    if cma_base >= 0:
+        cma_init_reserved_areas(mm, cma_base, spec.cma_pages)
     for s, e, what in sorted(mb.late_free):           # alternative_instructions, before smp_init
         if what == "SMP alternatives":
             free_reserved_area(mm, s, e)
@@ -781,6 +793,33 @@ def boot(spec: MachineSpec) -> MM:
     refresh_cpu_vm_stats(mm)
     mm.memblock = mb
     return mm
+
+
+def cma_init_reserved_areas(mm: MM, base: int, nr_pages: int) -> None:
+    """Hand a reserved CMA area to the buddy as MIGRATE_CMA pageblocks.
+
+    Models mm/cma.c:cma_activate_area -> init_cma_reserved_pageblock: each
+    pageblock is labelled CMA, freed (it lands on the CMA free list; the
+    kernel passes it through the pcp, whose boot-time high flushes it at
+    once) and added to managed and cma_pages.
+    """
+    from .memmap import PG_absent
+    from .mmzone import MIGRATE_CMA
+    from .page_alloc import FPI_NONE, __free_one_page, set_pageblock_migratetype
+    from .vmstat import EV_PGFREE
+    mem = mm.mem
+    mm.cma_areas.append((base, base + nr_pages))
+    for pfn in range(base, base + nr_pages, pageblock_nr_pages):
+        zone = mm.zone_of_pfn(pfn)
+        if zone is None or mem.flags[pfn] & PG_absent:
+            continue
+        mem.a_flags[pfn:pfn + pageblock_nr_pages] = 0
+        mem.a_order[pfn:pfn + pageblock_nr_pages] = -1
+        set_pageblock_migratetype(mm, pfn, MIGRATE_CMA)
+        zone.managed_pages += pageblock_nr_pages
+        zone.cma_pages += pageblock_nr_pages
+        __free_one_page(mm, zone, pfn, pageblock_order, MIGRATE_CMA, FPI_NONE)
+        mm.events[EV_PGFREE] += pageblock_nr_pages
 
 
 def refresh_cpu_vm_stats(mm: MM) -> None:

@@ -63,6 +63,7 @@ class KernelParams:
     numa_off: bool = False
     crashkernel: tuple[int, int | None, bool] | None = None
     log_buf_len: int = 0
+    cma_pages: int = 0
     page_owner: bool = False
     page_poison: bool = False
     page_reporting_order: int | None = None
@@ -164,6 +165,8 @@ def parse_cmdline(text: str) -> KernelParams:
                 kp.crashkernel = (size, base, m.group(3) == "high")
             elif key == "log_buf_len" and eq:
                 kp.log_buf_len = memparse(val)
+            elif key == "cma" and eq:
+                kp.cma_pages = memparse(val) >> PAGE_SHIFT
             elif key == "page_owner" and eq:
                 kp.page_owner = val == "on"
             elif key == "page_poison" and eq:
@@ -365,6 +368,7 @@ def spec_from_args(*, mem="4G", cpus: int = 1, nodes: int = 1,
                        crashkernel=kp.crashkernel, log_buf_len=kp.log_buf_len,
                        cmdline=cmdline, ignored_params=list(kp.ignored), e820=table,
                        page_owner=kp.page_owner, page_poison=kp.page_poison,
+                       cma=bool(kp.cma_pages), cma_pages=kp.cma_pages,
                        page_reporting_order=kp.page_reporting_order)
     if kernel_base is not None:
         spec.kernel_base = kernel_base
