@@ -172,8 +172,25 @@ def bench_pressure(mem: str = "4G", n: int = 3, chunk: int = 256, thp_every: int
             "compact_stall": ev[ev_index("compact_stall")]}
 
 
+def bench_stat(n: int = 1_000_000, path: str | None = None) -> dict:
+    """`pagealloc stat` throughput: lines per second on a synthetic trace of real lines."""
+    import importlib.util
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "bench" / "bench_stat.py"
+    spec = importlib.util.spec_from_file_location("bench_stat", script)
+    if spec is None or spec.loader is None:
+        from .errors import PageAllocError
+        raise PageAllocError(f"benchmark script {script} not found (run from a checkout)")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.run(path=path, lines=n)
+    r.setdefault("name", "stat")
+    return r
+
+
 BENCHMARKS = {"pcp": bench_pcp, "buddy-worst": bench_buddy_worst, "mixed": bench_mixed,
-              "boot": bench_boot, "verify": bench_verify, "pressure": bench_pressure}
+              "boot": bench_boot, "verify": bench_verify, "pressure": bench_pressure,
+              "stat": bench_stat}
 
 
 def run_benchmark(name: str, **kw) -> dict:

@@ -264,14 +264,10 @@ _REAL_FLAGS_NOTE = ("model prints '...1.' or '.....' where the kernel runs this 
 @pytest.mark.parametrize("event", [
     "mm_page_alloc",
     "mm_page_free",
-    pytest.param("mm_page_free_batched", marks=pytest.mark.xfail(strict=True,
-                                                                 reason=_REAL_FLAGS_NOTE)),
-    pytest.param("mm_page_alloc_zone_locked", marks=pytest.mark.xfail(strict=True,
-                                                                      reason=_REAL_FLAGS_NOTE)),
-    pytest.param("mm_page_pcpu_drain", marks=pytest.mark.xfail(strict=True,
-                                                               reason=_REAL_FLAGS_NOTE)),
-    pytest.param("mm_page_alloc_extfrag", marks=pytest.mark.xfail(strict=True,
-                                                                  reason=_REAL_FLAGS_NOTE)),
+    "mm_page_free_batched",
+    "mm_page_alloc_zone_locked",
+    "mm_page_pcpu_drain",
+    "mm_page_alloc_extfrag",
 ])
 def test_flags_column_in_process_context(real, model, event):
     """In process context the model's flags are ones the kernel shows for the event."""

@@ -3,7 +3,9 @@
 Models include/trace/events/kmem.h (mm_page_alloc, mm_page_free,
 mm_page_free_batched, mm_page_alloc_zone_locked, mm_page_pcpu_drain,
 mm_page_alloc_extfrag) and the line layout of kernel/trace/trace_output.c
-with the default irq-info option:
+with the default irq-info option (the flags column as the real captures show it:
+``d..3.`` under zone->lock with IRQs off, ``...2.`` for batched frees under the pcp
+lock, ``..s1.`` / ``d.s3.`` in softirq context):
 
     <comm:16>-<pid:<7> [<cpu:03>] <5 flags> <secs:5>.<usecs:06>: <event>: <fields>
 
@@ -84,7 +86,8 @@ class Tracer:
     def _line(self, mm, event: str, fields: str, flags: str = ".....") -> None:
         ts = self.clock() if self.clock is not None else getattr(mm, "clock_ns", 0)
         if mm.in_interrupt:
-            flags = "d.h1."
+            # network receive runs in softirq: preempt depth 1 (3 under zone->lock)
+            flags = "d.s3." if flags[0] == "d" else "..s1."
         self.written += 1
         self._emit(format_trace_line(self.comm, self.pid, mm.cpu, flags, ts, event, fields))
 
@@ -102,17 +105,18 @@ class Tracer:
         self._line(mm, "mm_page_free", f"page={self._ptr(pfn)} pfn={pfn:#x} order={order}")
 
     def mm_page_free_batched(self, mm, pfn: int) -> None:
-        self._line(mm, "mm_page_free_batched", f"page={self._ptr(pfn)} pfn={pfn:#x} order=0")
+        self._line(mm, "mm_page_free_batched", f"page={self._ptr(pfn)} pfn={pfn:#x} order=0",
+                   "...2.")
 
     def mm_page_alloc_zone_locked(self, mm, pfn: int, order: int, mt: int, refill: bool) -> None:
         self._line(mm, "mm_page_alloc_zone_locked",
                    f"page={self._ptr(pfn)} pfn={pfn:#x} order={order} "
-                   f"migratetype={self._mt(mm, mt)} percpu_refill={int(refill)}", "...1.")
+                   f"migratetype={self._mt(mm, mt)} percpu_refill={int(refill)}", "d..3.")
 
     def mm_page_pcpu_drain(self, mm, pfn: int, order: int, mt: int) -> None:
         self._line(mm, "mm_page_pcpu_drain",
                    f"page={self._ptr(pfn)} pfn={pfn:#x} order={order} "
-                   f"migratetype={self._mt(mm, mt)}", "...1.")
+                   f"migratetype={self._mt(mm, mt)}", "d..3.")
 
     def mm_page_alloc_extfrag(self, mm, pfn: int, alloc_order: int, fallback_order: int,
                               alloc_mt: int, fallback_mt: int) -> None:
@@ -123,4 +127,4 @@ class Tracer:
                    f"alloc_migratetype={self._mt(mm, alloc_mt)} "
                    f"fallback_migratetype={self._mt(mm, fallback_mt)} "
                    f"fragmenting={int(fallback_order < pageblock_order)} "
-                   f"change_ownership={int(block_mt == alloc_mt)}", "...1.")
+                   f"change_ownership={int(block_mt == alloc_mt)}", "d..3.")

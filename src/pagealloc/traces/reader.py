@@ -378,13 +378,21 @@ def _int(s: str) -> int:
     return int(s, 0) if s[:2] in ("0x", "0X") else int(s)
 
 
+_GFP_CACHE: dict[str, int] = {}       # gfp_flags text -> mask (parse_gfp is not cheap)
+
+
 def _kmem_values(code: int, f: dict[str, str]) -> tuple:
     """(order, migratetype, gfp, extra) for a kmem event from its fields; raises ValueError."""
     if code == ALLOC:
-        try:
-            g = parse_gfp(f["gfp_flags"])
-        except ValueError as e:
-            raise ValueError(f"gfp_flags: {e}") from None
+        text = f["gfp_flags"]
+        g = _GFP_CACHE.get(text)
+        if g is None:
+            try:
+                g = parse_gfp(text)
+            except ValueError as e:
+                raise ValueError(f"gfp_flags: {e}") from None
+            if len(_GFP_CACHE) < 4096:
+                _GFP_CACHE[text] = g
         return _int(f["order"]), _int(f["migratetype"]), g, _EMPTY
     if code in (FREE, BATCHED):
         return _int(f["order"]), None, None, _EMPTY

@@ -28,20 +28,22 @@ __rmqueue_smallest), so it cannot tell the two apart.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import re
 import threading
 from collections import Counter
 from itertools import repeat
+from operator import itemgetter
 
 from ..errors import InputError
 from ..mm.gfp import format_gfp
 from ..mm.mmzone import migratetype_names, pageblock_order
 from .reader import (_CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, KMEM_EVENTS, ZONE_LOCKED,
                      TraceEvent, _int, _kmem_values, compression, is_noise, iter_text_blocks,
-                     line_format, lost_events, normalize_event, parse_fields, parse_line,
-                     parse_who)
+                     line_format, lost_events, normalize_event, parse_fields, parse_head,
+                     parse_line, parse_who)
 
 __all__ = ["stat_trace", "render_stat", "pcp_allowed_order", "migratetype_name"]
 
@@ -144,7 +146,10 @@ class _BlockScanner:
             # drops flags and timestamp; the ": " kept at w lets each key be checked
             w, c = layout
             self.width = w
-            keys = [line[:w] + line[c:] for line in t.split(b"\n")]
+            lines = t.split(b"\n")
+            # line[:w] + line[c:], with the loop in C
+            keys = list(map(b"".join, zip(map(itemgetter(slice(0, w)), lines),
+                                          map(itemgetter(slice(c, None)), lines))))
         keys.pop()
         sliced = layout is not None
         counts = Counter(keys)          # counted in C
@@ -156,16 +161,16 @@ class _BlockScanner:
         seq: dict[bytes, tuple[int, int]] = {}
         raw: list[bytes] | None = None
         for k, cnt in counts.items():
-            c = cache.get(k)
-            if c is None:
+            known = cache.get(k)
+            if known is None:
                 if raw is None:
                     raw = block.split(b"\n")
-                c = self._new_key(k, cnt, keys, raw, out, cache, sliced)
+                known = self._new_key(k, cnt, keys, raw, out, cache, sliced)
                 if out["error"] is not None:
                     return out
-                if c is None:
+                if known is None:
                     continue
-            rec, cpu, kind = c
+            rec, cpu, kind = known
             if rec is not None:
                 agg[rec] = agg.get(rec, 0) + cnt
                 if kind:
@@ -301,19 +306,15 @@ def _positions(keys: list[bytes], k: bytes, cnt: int) -> list[int]:
 def _ftrace_layout(block: bytes) -> tuple[int, int] | None:
     """(end of "] ", position of the ": " after the timestamp) when the block's first event
     line is raw ftrace text, whose columns up to there have fixed widths; else None."""
-    for line in block.split(b"\n", 12)[:12]:
+    for line in block.split(b"\n", 40)[:40]:
         if is_noise(line):
             continue
-        a = line.find(b"] ")
-        c = line.find(b": ", a)
-        if a < 0 or c < 0:
-            return None
         p = line.split(b": ", 2)
-        ev = parse_line(line)
-        if not isinstance(ev, TraceEvent) or len(p) != 3 or line_format(p) != "ftrace" \
-                or len(p[0]) != c:
+        a = line.find(b"] ")
+        if len(p) != 3 or a < 0 or len(p[0]) < a or parse_head(p[0]) is None \
+                or normalize_event(p[1]) is None or line_format(p) != "ftrace":
             return None
-        return a + 2, c
+        return a + 2, len(p[0])
     return None
 
 
@@ -322,6 +323,10 @@ def _edge_ts(lines: list[bytes]) -> float | None:
     for line in lines:
         if is_noise(line):
             continue
+        p = line.split(b": ", 2)
+        head = parse_head(p[0]) if len(p) == 3 else None
+        if head is not None:
+            return head[4]
         ev = parse_line(line)
         if isinstance(ev, TraceEvent):
             return ev.ts
@@ -428,8 +433,9 @@ def _split_ranges(path: str, jobs: int) -> list[tuple[int, int]]:
 
 
 def _default_jobs(path: str) -> int:
-    """Processes worth using: several for a plain file of more than 64 MiB (about
-    500 000 lines), else one (a compressed file has its decompression thread)."""
+    """Processes worth using: for a plain file of more than 64 MiB (about 500 000 lines),
+    one per CPU that other work leaves idle (load average), at most four; else one (a
+    compressed file has its decompression thread)."""
     if path == "-" or compression(path):
         return 1
     try:
@@ -438,7 +444,13 @@ def _default_jobs(path: str) -> int:
         return 1
     if size < (64 << 20):
         return 1
-    return max(1, min(os.cpu_count() or 1, 4))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    try:
+        idle = cpus - os.getloadavg()[0]
+    except OSError:
+        idle = cpus
+    return max(1, min(4, cpus, math.ceil(idle)))
 
 
 def _scan(path: str, skip_bad: bool, jobs: int) -> _Merge:
@@ -610,8 +622,8 @@ def stat_trace(path: str, skip_bad: bool = False, *, cma: bool = False,
 
     :param skip_bad: count malformed lines in ``bad_lines`` instead of raising
     :param cma: the trace is from a CONFIG_CMA kernel (migratetype 4 is CMA, not Isolate)
-    :param jobs: processes that share the parsing (default: one for small traces, up to
-        four, one per CPU, for large ones)
+    :param jobs: processes that share the parsing of a plain file (default: one, or for a
+        file over 64 MiB one per idle CPU, at most four)
     :raises InputError: naming the file and first malformed line
     """
     path = str(path)
