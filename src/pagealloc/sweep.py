@@ -65,14 +65,6 @@ def expand_grid(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def _line_of(text: str, key: str) -> int:
-    for no, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if s.startswith((key, f'"{key}"', f"'{key}'")) and "=" in s:
-            return no
-    return 0
-
-
 def load_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file; errors name the file, the line and the key."""
     from .workload.distributions import UnitError, parse_duration
@@ -87,8 +79,12 @@ def load_sweep(path: str | Path) -> Sweep:
     except tomllib.TOMLDecodeError as e:
         raise InputError(str(path), 0, f"not valid TOML: {e}") from None
 
+    from .workload.tomlkeys import KeyLines
+    keys = KeyLines(text)
+
     def err(key: str, msg: str) -> InputError:
-        return InputError(str(path), _line_of(text, key.split(".")[-1]), f"{key}: {msg}")
+        parts = tuple(key.split(".", 1)) if key.startswith(("grid.", "plot.")) else (key,)
+        return InputError(str(path), keys.line(parts), f"{key}: {msg}")
     for k in doc:
         if k not in ("scenario", "duration", "grid", "plot", "trace"):
             raise err(k, "unknown key (expected scenario, duration, grid, plot)")
@@ -144,7 +140,7 @@ def load_sweep(path: str | Path) -> Sweep:
         try:
             _scenario_for(sw.scenario_text, sw.scenario_path, pt, duration)
         except (PageAllocError, ValueError) as e:
-            raise InputError(str(path), _line_of(text, "grid"), f"grid point {pt}: {e}") from None
+            raise InputError(str(path), keys.line(("grid",)), f"grid point {pt}: {e}") from None
     return sw
 
 

@@ -77,10 +77,13 @@ def render_memmap(pic: BlockPicture, path: str | Path, *, title: str | None = No
     if idx.size:
         ax.scatter(idx % cols + 0.5, idx // cols + 0.5, s=2.0, c="black", marker=".",
                    linewidths=0, label="mixed")
+    by_row: dict[int, list[str]] = {}
     for first, name in pic.zone_marks:
         r, c = divmod(first, cols)
         ax.plot([c, c], [r, r + 1], color="black", lw=1.5)
-        ax.annotate(name, xy=(0, r + 0.5), xytext=(-4, 0), textcoords="offset points",
+        by_row.setdefault(r, []).append(name)
+    for r, names in by_row.items():
+        ax.annotate(", ".join(names), xy=(0, r + 0.5), xytext=(-4, 0), textcoords="offset points",
                     ha="right", va="center", fontsize=7)
     gib_per_row = cols * pageblock_nr_pages * 4096 / 2**30
     ax.set_xticks([])

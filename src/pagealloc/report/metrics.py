@@ -28,6 +28,7 @@ from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE
 from ..mm.vmstat import VM_EVENT_ITEMS, fragmentation_index, unusable_free_index
 
 __all__ = ["Recorder", "BlockPicture", "pageblock_picture", "mixed_pageblocks", "MT_COLUMNS",
+           "zone_pageblocks",
            "TIMELINE_EVENTS"]
 
 # pageblock labels reported (model numbering; CMA is off by default and left out)
@@ -44,6 +45,8 @@ TIMELINE_EVENTS = ("pgfree", "pgfault", "thp_fault_alloc", "thp_fault_fallback",
                    "kswapd_high_wmark_hit_quickly", "oom_kill", "balloon_inflate",
                    "balloon_deflate", "pgmigrate_success")
 _EV_INDEX = {n: i for i, n in enumerate(VM_EVENT_ITEMS)}
+_HIGHORDER_FIELDS = ["t_s", "order", "caller", "attempts", "successes", "steps_sum", "steps_max",
+                     "stalls"]
 
 # the mobility a page user kind stands for, when the workload did not record the request
 _KIND_MT = np.zeros(256, dtype=np.uint8)
@@ -134,10 +137,17 @@ def pageblock_picture(sim, t: float, label: str) -> BlockPicture:
                         absent=managed == 0, mixed=mixed_pageblocks(sim), zone_marks=marks)
 
 
-def _zone_blocks(zone) -> tuple[int, int]:
-    first = zone.zone_start_pfn >> pageblock_order
-    last = (zone.zone_start_pfn + zone.spanned_pages - 1) >> pageblock_order
-    return first, last + 1
+def zone_pageblocks(mm, zone) -> np.ndarray:
+    """Indexes of the pageblocks /proc/pagetypeinfo counts for a zone.
+
+    As mm/vmstat.c:pagetypeinfo_showblockcount_print: one pfn every pageblock_nr_pages
+    from zone_start_pfn (not aligned), skipped where there is no memmap (a hole).
+    """
+    mem = mm.mem
+    end = min(zone.zone_start_pfn + zone.spanned_pages, mem.npfn)
+    pfns = np.arange(zone.zone_start_pfn, end, pageblock_nr_pages, dtype=np.int64)
+    pfns = pfns[(mem.a_flags[pfns] & PG_absent) == 0]
+    return pfns >> pageblock_order
 
 
 class Recorder:
@@ -182,9 +192,9 @@ class Recorder:
             for o in range(MAX_ORDER):
                 fi = fragmentation_index(nr_free, o)
                 row[f"extfrag_o{o}"] = fi / 1000
-            b0, b1 = _zone_blocks(z)
-            zl = labels[b0:b1]
-            zm = mixed[b0:b1]
+            blocks = zone_pageblocks(mm, z)
+            zl = labels[blocks]
+            zm = mixed[blocks]
             counts = np.bincount(zl, minlength=8)
             mcounts = np.bincount(zl[zm], minlength=8)
             for name, mt in MT_COLUMNS:
@@ -259,12 +269,11 @@ class Recorder:
         for name, rows in (("metrics.csv", self.zone_rows), ("timeline.csv", self.timeline),
                            ("highorder.csv", self.highorder_rows)):
             path = out / name
+            fields = list(rows[0].keys()) if rows else (
+                _HIGHORDER_FIELDS if name == "highorder.csv" else ["t_s"])
             with path.open("w", newline="") as fh:
-                if rows:
-                    w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
-                    w.writeheader()
-                    w.writerows(rows)
-                else:
-                    fh.write("")
+                w = csv.DictWriter(fh, fieldnames=fields)
+                w.writeheader()
+                w.writerows(rows)
             written.append(name)
         return written

@@ -54,9 +54,12 @@ def _zone_series(rec, nid: int, zone: str, key: str) -> tuple[np.ndarray, np.nda
 def plot_free_by_order(rec, path: Path) -> Path:
     plt = _plt()
     nodes = sorted({r["node"] for r in rec.zone_rows})
-    fig, axes = plt.subplots(1, len(nodes), figsize=(11, 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(nodes), figsize=(11, 6.4), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]})
     cmap = plt.get_cmap("viridis")
-    for ax, nid in zip(axes[0], nodes):
+    for k, nid in enumerate(nodes):
+        ax = axes[0][k]
+        share = axes[1][k]
         ts = _times([r for r in rec.zone_rows if r["node"] == nid])
         series = np.zeros((MAX_ORDER, ts.size))
         index = {t: i for i, t in enumerate(ts.tolist())}
@@ -70,9 +73,16 @@ def plot_free_by_order(rec, path: Path) -> Path:
                      colors=[cmap(o / (MAX_ORDER - 1)) for o in range(MAX_ORDER)],
                      labels=[f"order {o}" for o in range(MAX_ORDER)])
         ax.set_title(f"node {nid}: free memory by block order", fontsize=10)
-        ax.set_xlabel("simulated time (s)")
         ax.grid(alpha=0.3)
+        total = series.sum(axis=0)
+        frac = np.divide(series, total, out=np.zeros_like(series), where=total > 0)
+        share.stackplot(ts, frac * 100,
+                        colors=[cmap(o / (MAX_ORDER - 1)) for o in range(MAX_ORDER)])
+        share.set_ylim(0, 100)
+        share.set_xlabel("simulated time (s)")
+        share.grid(alpha=0.3)
     axes[0][0].set_ylabel("free (GiB)")
+    axes[1][0].set_ylabel("share of free (%)")
     axes[0][-1].legend(loc="upper right", fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path)
@@ -90,8 +100,7 @@ def _index_heatmaps(rec, path: Path, prefix: str, title: str, vmin: float, note:
         ts = np.array([r["t_s"] for r in rows])
         data = np.array([[r[f"{prefix}_o{o}"] for r in rows] for o in range(MAX_ORDER)])
         masked = np.ma.masked_less(data, -0.5) if prefix == "extfrag" else data
-        cmap = plt.get_cmap("magma_r").copy()
-        cmap.set_bad("#d8ecd8")
+        cmap = plt.get_cmap("magma_r").with_extremes(bad="#d8ecd8")
         if ts.size > 1:
             edges = np.concatenate([ts, [ts[-1] + (ts[-1] - ts[-2])]])
         else:

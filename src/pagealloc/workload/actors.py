@@ -19,7 +19,8 @@ masks and orders that caller uses in Linux 6.1:
 ``fork``        fork/exit: a 16 KiB vmap stack per thread (four order-0 pages,
                 two cached per CPU, kernel/fork.c), an order-1 pgd (PTI), page
                 table pages and a little private anonymous memory.
-``net``         receive bursts from interrupts: page_frag refills of order 3 with
+``net``         receive bursts in interrupt context (the NIC's NAPI softirq; the
+                model's ``mm.in_interrupt``): page_frag refills of order 3 with
                 GFP_ATOMIC | __GFP_COMP | __GFP_NOWARN | __GFP_NORETRY |
                 __GFP_NOMEMALLOC, falling back to order-0 GFP_ATOMIC | __GFP_NOWARN
                 (mm/page_alloc.c:__page_frag_cache_refill), freed milliseconds later.

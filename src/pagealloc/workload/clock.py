@@ -60,20 +60,24 @@ class SimClock:
     def ns(self, t: float) -> int:
         return self.start_ns + int(round(t * NSEC_PER_SEC))
 
-    def at(self, t: float, fn: Callable[[float], None]) -> None:
-        """Run ``fn(now)`` at simulated second ``t`` of the run (before the actors' tick)."""
+    def at(self, t: float, fn: Callable[[float], None], prio: int = 0) -> None:
+        """Run ``fn(now)`` at simulated second ``t`` of the run (before the actors' tick).
+
+        Events at the same instant run by ``prio`` (observers use a high one, to see
+        what the others did), then in the order they were scheduled.
+        """
         self._seq += 1
-        heapq.heappush(self._events, (self.ns(t), self._seq, fn))
+        heapq.heappush(self._events, (self.ns(t), prio, self._seq, fn))
 
     def every(self, period: float, fn: Callable[[float], None], start: float = 0.0,
-              until: float | None = None) -> None:
+              until: float | None = None, prio: int = 0) -> None:
         """Run ``fn(now)`` every ``period`` seconds from ``start`` (to ``until`` included)."""
         def again(now: float, t=start) -> None:
             fn(now)
             nxt = t + period
             if until is None or nxt <= until + 1e-9:
-                self.at(nxt, lambda n, nxt=nxt: again(n, nxt))
-        self.at(start, again)
+                self.at(nxt, lambda n, nxt=nxt: again(n, nxt), prio)
+        self.at(start, again, prio)
 
     # --- the model's clock and daemons ----------------------------------------------------
     def _check_model_works(self) -> None:
@@ -132,7 +136,7 @@ class SimClock:
             self._advance_model(now_ns)
             self._daemons(now_ns)
             while events and events[0][0] <= now_ns:
-                _, _, fn = heapq.heappop(events)
+                fn = heapq.heappop(events)[3]
                 fn(self.now)
             if now_ns >= end_ns:
                 break

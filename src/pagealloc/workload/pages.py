@@ -125,6 +125,7 @@ class Pages:
             self._pu = pu
             self._set_user = _pu.set_page_user
             self._clear_user = _pu.clear_page_user
+            self._vmscan = getattr(mm, "vmscan", None)
             self.a_owner = pu.a_owner
             self.a_kind = pu.a_kind
         else:
@@ -210,7 +211,7 @@ class Pages:
         users = self._pu is not None
         if users:
             saved = getattr(mm, "current", None)
-            mm.current = self._owner_ctx.get(oid)
+            task = mm.current = self._owner_ctx.get(oid)
         try:
             pfn = self._alloc_raw(gfp, order, cpu, nid, nodemask)
             if pfn < 0 and not users and gfp & _DIRECT_RECLAIM \
@@ -219,6 +220,15 @@ class Pages:
         finally:
             if users:
                 mm.current = saved
+        if users:
+            if task is not None and task.is_task and not task.alive and pfn >= 0:
+                # OOM-killed while it allocated: the task is gone, this page with it
+                mm.cpu = cpu
+                _free_pages_fast(mm, pfn, order)
+                pfn = -1
+            vs = self._vmscan
+            if vs is not None and vs.pending():
+                vs.run_pending()            # kswapd's safe point after a user allocation
         if tracked:
             ev = mm.events
             w1 = ev[_EV_CMS] - ev[_EV_CDMS] + ev[_EV_CFS] - ev[_EV_CDFS] + ev[_EV_PGSCAN_DIRECT]

@@ -27,7 +27,7 @@ for what each kind does)::
 
 Every error names the file, the line and the key (``default.toml:42:
 phase[1].actor[0].rate: ...``). tomllib gives no line numbers for keys, so
-:class:`_KeyLines` finds them by scanning the text.
+:class:`~.tomlkeys.KeyLines` finds them by scanning the text.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from typing import Any, Callable
 from ..errors import InputError
 from .distributions import (Dist, DistError, UnitError, parse_count, parse_dist,
                             parse_duration, parse_rate, parse_size)
+from .tomlkeys import KeyLines, format_key
 
 __all__ = ["Scenario", "MachineConf", "ReportConf", "ProbeConf", "PhaseConf", "ActorConf",
            "ScenarioError", "load_scenario", "loads_scenario", "default_scenario_text",
@@ -72,11 +73,13 @@ class MachineConf:
     cmdline: str = ""
     e820: str | None = None
     snapshot: str | None = None
+    snapshot_tag: str | None = None  # which moment of the snapshot (before, after ...)
     sysctls: list[str] = field(default_factory=list)
     thp_defrag: str = "madvise"     # /sys/kernel/mm/transparent_hugepage/defrag
     swap: float = 0.0               # bytes of swap (page users' reclaim of anon pages)
     page_reporting: bool = False    # a virtio-balloon free page reporting device
     hotplug_room: str | None = None  # memmap room above RAM for hot-added memory
+    thp_explicit: bool = False      # thp given in the file (a snapshot's own mode otherwise)
 
 
 @dataclass
@@ -151,157 +154,6 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------------------
-# key -> line
-
-
-def _split_key(text: str) -> list[str]:
-    """Split a TOML dotted key (bare or quoted parts) into its parts."""
-    parts: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t.":
-            i += 1
-            continue
-        if c in "\"'":
-            j = text.find(c, i + 1)
-            if j < 0:
-                j = n
-            parts.append(text[i + 1:j])
-            i = j + 1
-        else:
-            m = re.match(r"[A-Za-z0-9_-]+", text[i:])
-            if not m:
-                break
-            parts.append(m.group(0))
-            i += m.end()
-    return parts
-
-
-class _KeyLines:
-    """Map key paths (with array-of-tables indexes) to the line that defines them."""
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple, int] = {}
-        counts: dict[tuple, int] = {}
-        table: tuple = ()
-        depth = 0                                   # open brackets of a multi-line value
-        in_ml = None                                # inside a multi-line string
-        for no, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
-            if in_ml is not None:
-                if in_ml in line:
-                    in_ml = None
-                continue
-            if depth > 0:
-                depth += _bracket_balance(line)
-                continue
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"^\[\[(.+?)\]\]", line)
-            if m:
-                parts = _split_key(m.group(1))
-                parent = self._resolve(tuple(parts[:-1]), table)
-                key = parent + (parts[-1],)
-                idx = counts.get(key, 0)
-                counts[key] = idx + 1
-                table = key + (idx,)
-                self.lines.setdefault(key, no)
-                self.lines[table] = no
-                continue
-            m = re.match(r"^\[(.+?)\]", line)
-            if m:
-                parts = _split_key(m.group(1))
-                table = self._resolve(tuple(parts[:-1]), table) + (parts[-1],)
-                self.lines.setdefault(table, no)
-                continue
-            eq = _find_eq(line)
-            if eq < 0:
-                continue
-            key = table + tuple(_split_key(line[:eq]))
-            self.lines.setdefault(key, no)
-            value = line[eq + 1:].strip()
-            for q in ('"""', "'''"):
-                if value.startswith(q) and value.count(q) == 1:
-                    in_ml = q
-            if in_ml is None:
-                depth = _bracket_balance(value)
-                if value.startswith("{"):
-                    self._inline(key, value, no)
-
-    def _resolve(self, parts: tuple, current: tuple) -> tuple:
-        """A dotted table name under the latest element of any array of tables it names."""
-        out: tuple = ()
-        for p in parts:
-            out = out + (p,)
-            # the last element of an array of tables with this prefix
-            best = None
-            for k in self.lines:
-                if len(k) == len(out) + 1 and k[:-1] == out and isinstance(k[-1], int):
-                    best = k if best is None or k[-1] > best[-1] else best
-            if best is not None:
-                out = best
-        return out
-
-    def _inline(self, key: tuple, value: str, no: int) -> None:
-        for m in re.finditer(r"([A-Za-z0-9_\"'.-]+)\s*=", value):
-            self.lines.setdefault(key + tuple(_split_key(m.group(1))), no)
-
-    def line(self, path: tuple) -> int:
-        """The line of ``path`` or of its nearest defined ancestor (0 if none)."""
-        p = tuple(path)
-        while p:
-            if p in self.lines:
-                return self.lines[p]
-            p = p[:-1]
-        return 0
-
-
-def _find_eq(line: str) -> int:
-    q = None
-    for i, c in enumerate(line):
-        if q:
-            if c == q:
-                q = None
-        elif c in "\"'":
-            q = c
-        elif c == "=":
-            return i
-        elif c == "#":
-            return -1
-    return -1
-
-
-def _bracket_balance(s: str) -> int:
-    bal = 0
-    q = None
-    for c in s:
-        if q:
-            if c == q:
-                q = None
-        elif c in "\"'":
-            q = c
-        elif c == "#":
-            break
-        elif c in "[{":
-            bal += 1
-        elif c in "]}":
-            bal -= 1
-    return bal
-
-
-def _fmt_key(path: tuple) -> str:
-    out = ""
-    for p in path:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + (p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"')
-    return out
-
-
-# --------------------------------------------------------------------------------------
 # validation helpers
 
 
@@ -310,10 +162,10 @@ class _V:
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
-        self.keys = _KeyLines(text)
+        self.keys = KeyLines(text)
 
     def err(self, path: tuple, message: str) -> ScenarioError:
-        return ScenarioError(self.path, self.keys.line(path), _fmt_key(path), message)
+        return ScenarioError(self.path, self.keys.line(path), format_key(path), message)
 
     def table(self, obj, path: tuple) -> dict:
         if not isinstance(obj, dict):
@@ -554,7 +406,7 @@ def _machine(v: _V, tbl, base: Path | None) -> MachineConf:
     P = ("machine",)
     tbl = v.table(tbl, P)
     v.check_keys(tbl, P, {"mem", "nodes", "cpus", "cpu_nodes", "thp", "cmdline", "e820",
-                          "snapshot", "sysctls", "thp_defrag", "swap", "page_reporting",
+                          "snapshot", "at", "sysctls", "thp_defrag", "swap", "page_reporting",
                           "hotplug_room"})
     mc = MachineConf()
     mc.mem = v.get(tbl, "mem", P, lambda x: _check_mem(x), mc.mem)
@@ -567,6 +419,7 @@ def _machine(v: _V, tbl, base: Path | None) -> MachineConf:
         if max(mc.cpu_nodes) >= mc.nodes:
             raise v.err(P + ("cpu_nodes",), f"names node {max(mc.cpu_nodes)}, nodes = {mc.nodes}")
     mc.thp = v.get(tbl, "thp", P, _str(("always", "madvise", "never")), "always")
+    mc.thp_explicit = "thp" in tbl
     mc.cmdline = v.get(tbl, "cmdline", P, _str(), "")
     mc.e820 = v.get(tbl, "e820", P, _str(), None)
     mc.thp_defrag = v.get(tbl, "thp_defrag", P, _str(("always", "defer", "defer+madvise",
@@ -584,6 +437,9 @@ def _machine(v: _V, tbl, base: Path | None) -> MachineConf:
         if not list(sp.glob("zoneinfo*.txt")):
             raise v.err(P + ("snapshot",), f"{str(sp)!r} has no zoneinfo[.TAG].txt")
         mc.snapshot = str(sp)
+    mc.snapshot_tag = v.get(tbl, "at", P, _str(), None)
+    if mc.snapshot_tag is not None and snap is None:
+        raise v.err(P + ("at",), "names a moment of a snapshot, but there is no snapshot key")
     raw = tbl.get("sysctls", [])
     if isinstance(raw, dict):
         items = [f"{k}={val}" for k, val in raw.items()]
@@ -746,7 +602,7 @@ def _actor(v: _V, a, P: tuple, mc: MachineConf, i: int, j: int) -> ActorConf:
     if kind == "net" and params["order"] == 0:
         params["fallback_order0"] = False
     return ActorConf(kind=kind, name=name, params=params, cpus=cpus, node=node, on_end=on_end,
-                     key=_fmt_key(P))
+                     key=format_key(P))
 
 
 def _schedule(v: _V, a: dict, P: tuple) -> list[tuple[float, float]]:
@@ -787,13 +643,16 @@ def _hotplug_events(v: _V, a: dict, P: tuple) -> list[dict]:
                                 f"{', '.join(sorted(allowed))})")
         try:
             e = {"at": parse_duration(ev.get("at", 0)),
-                 "action": _str(("online", "offline"))(ev.get("action", "")),
+                 "action": _str(("online", "offline", "add", "remove"))(ev.get("action", "")),
                  "node": _int(0)(ev.get("node", 0)),
                  "size": parse_size(ev.get("size", "128M")),
                  "start": parse_size(ev["start"]) if "start" in ev else None,
                  "zone": _str(("auto", "movable", "normal", "kernel"))(ev.get("zone", "auto"))}
         except (UnitError, ValueError) as err:
             raise v.err(EP, f"item {k}: {err}") from None
+        if e["action"] in ("add", "remove") and e["start"] is None:
+            raise v.err(EP, f"item {k}: {e['action']} needs start (a physical address, e.g. "
+                            f"\"20G\")")
         out.append(e)
     return out
 

@@ -43,6 +43,13 @@ def boot_machine(mc: MachineConf, seed: int = 0):
     from ..machine import Machine
     if mc.snapshot:
         folder = Path(mc.snapshot)
+        try:
+            from ..sources.snapshot import load_snapshot
+        except ImportError:
+            load_snapshot = None
+        if load_snapshot is not None:
+            # the snapshot loader: layout from zoneinfo, exact free blocks from kpageflags
+            return load_snapshot(folder, mc.snapshot_tag, thp=mc.thp if mc.thp_explicit else None)
         zi = _snapshot_file(folder, "zoneinfo")
         if zi is None:
             raise PageAllocError(f"snapshot {folder}: no zoneinfo[.TAG].txt")
@@ -160,6 +167,8 @@ class Simulation:
         self.machine = boot_machine(mc, scenario.seed)
         mm = self.machine.mm
         self.thp_defrag = mc.thp_defrag
+        if mc.snapshot and not mc.thp_explicit:
+            mc.thp = mm.thp                    # the snapshot's transparent_hugepage/enabled
         mm.thp = mc.thp
         self.installed: list[str] = []
         if mode != "plain":
@@ -235,54 +244,82 @@ class Simulation:
             self.events_log.append((self.now, f"sysctl {name}={value}"))
 
     def hotplug_event(self, ev: dict, actor) -> None:
+        """One memory hotplug event of a hotplug actor (through the Machine's hotplug API).
+
+        Without a start address, offline takes the node's highest online memory blocks one
+        by one (a block the kernel refuses, e.g. one with holes, is skipped), and online
+        brings back the blocks this actor offlined, else the node's highest offline ones.
+        """
         m = self.machine
         if not hasattr(m, "online_memory"):
             self.note("hotplug events skipped: this build has no memory hotplug model")
             return
         action = ev["action"]
         size = int(ev["size"])
-        start = ev["start"]
         otype = {"auto": "online", "movable": "online_movable", "normal": "online_kernel",
                  "kernel": "online_kernel"}[ev["zone"]]
+        done: list[int] = []
+        errors: list[int] = []
         try:
-            if start is None:
-                start = self._hotplug_pick(ev["node"], size, action)
-                if start is None:
-                    self.note(f"hotplug {action} of {size >> 20} MiB on node {ev['node']}: "
-                              f"no such range")
-                    return
-            start = int(start)
-            if action == "offline":
-                ret = m.offline_memory(start, size)
-            elif action == "online":
-                ret = m.online_memory(start, size, otype)
-            elif action == "add":
-                ret = m.add_memory(start, size, ev["node"], otype)
+            if ev["start"] is not None:
+                start = int(ev["start"])
+                if action == "offline":
+                    ret = m.offline_memory(start, size)
+                elif action == "online":
+                    ret = m.online_memory(start, size, otype)
+                elif action == "add":
+                    ret = m.add_memory(start, size, ev["node"], otype)
+                else:
+                    ret = m.remove_memory(start, size)
+                (errors if ret else done).append(ret if ret else start)
+                where = f"at {start:#x}"
             else:
-                ret = m.remove_memory(start, size)
+                blocks = [b for b in m.memory_blocks() if b.nid == ev["node"]]
+                if not blocks:
+                    self.note(f"hotplug {action}: node {ev['node']} has no memory blocks")
+                    return
+                bsize = blocks[0].nr_pages * 4096
+                want = max(1, size // bsize)
+                mine = getattr(actor, "offlined", None)
+                if mine is None:
+                    mine = actor.offlined = []
+                if action == "offline":
+                    cands = sorted((b.start_pfn * 4096 for b in blocks
+                                    if b.state_name == "online"), reverse=True)
+                elif action == "online":
+                    cands = list(reversed(mine)) + sorted(
+                        (b.start_pfn * 4096 for b in blocks if b.state_name == "offline"
+                         and b.start_pfn * 4096 not in mine), reverse=True)
+                else:
+                    self.note(f"hotplug {action} needs a start address")
+                    return
+                for addr in cands:
+                    if len(done) == want:
+                        break
+                    ret = (m.offline_memory(addr, bsize) if action == "offline"
+                           else m.online_memory(addr, bsize, otype))
+                    if ret:
+                        errors.append(ret)
+                        continue
+                    done.append(addr)
+                    if action == "offline":
+                        mine.append(addr)
+                    elif addr in mine:
+                        mine.remove(addr)
+                where = f"of node {ev['node']}"
         except PageAllocError as e:
-            self.note(f"hotplug {action} at {start:#x}: {e}")
+            self.note(f"hotplug {action}: {e}")
             return
-        label = f"hotplug {action} {size >> 20} MiB at {start:#x}: {'ok' if not ret else ret}"
-        self.events_log.append((self.now, label))
-        actor.count(f"{action}_{'ok' if not ret else 'failed'}")
-        if action in ("online", "offline", "add", "remove"):
-            self.pages.mm.update_pb_zone() if hasattr(self.pages.mm, "update_pb_zone") else None
-
-    def _hotplug_pick(self, nid: int, size: int, action: str) -> int | None:
-        """The highest blocks of a node in the state the action needs."""
-        blocks = [b for b in self.machine.memory_blocks() if b.nid == nid]
-        want = "online" if action == "offline" else "offline"
-        blocks = [b for b in blocks if b.state_name == want]
-        if not blocks:
-            return None
-        bs = blocks[0].nr_pages * 4096
-        n = max(1, size // bs)
-        blocks.sort(key=lambda b: b.start_pfn)
-        run = blocks[-n:]
-        if len(run) < n or run[-1].start_pfn - run[0].start_pfn != (n - 1) * blocks[0].nr_pages:
-            return None
-        return run[0].start_pfn * 4096
+        mb = size >> 20
+        if ev["start"] is None:
+            got = len(done) * (blocks[0].nr_pages * 4096 >> 20)
+            result = f"{got} MiB done" + (f", {len(errors)} block(s) refused "
+                                          f"({', '.join(sorted({str(e) for e in errors}))})"
+                                          if errors else "")
+        else:
+            result = "ok" if done else f"failed ({errors[0]})"
+        self.events_log.append((self.now, f"hotplug {action} {mb} MiB {where}: {result}"))
+        actor.count(f"{action}_{'ok' if done else 'failed'}")
 
     def _plain_kswapd(self) -> int:
         mm = self.machine.mm
@@ -342,10 +379,10 @@ class Simulation:
             def sample(now: float) -> None:
                 self.pages.flush_stats()
                 obs.sample(self, now)
-            clock.every(sc.report.sample_every, sample, start=0.0, until=sc.duration)
+            clock.every(sc.report.sample_every, sample, start=0.0, until=sc.duration, prio=9)
             for t in sc.report.memmap_at:
                 if t != "end":
-                    clock.at(float(t), lambda now: obs.moment(self, now))
+                    clock.at(float(t), lambda now: obs.moment(self, now), prio=9)
         clock.run_until(sc.duration, progress)
         self.pages.flush_stats()
         if obs is not None:
