@@ -19,6 +19,8 @@ preempted).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .gfp import GFP_KERNEL, gfp_migratetype
 from .internal import ALLOC_CMA, ALLOC_WMARK_MASK, COMPACT_CLUSTER_MAX
 from .memmap import PB_migrate_skip, PG_buddy, PG_head, PG_lru
@@ -279,22 +281,35 @@ def isolate_migratepages(mm, cc: CompactControl) -> bool:
         isolated = 0
         pfn = low_pfn
         end = min(block_end, zone.zone_end_pfn)
-        while pfn < end:
-            cc.total_migrate_scanned += 1
-            f = mem.flags[pfn]
-            if f & PG_buddy:
-                pfn += 1 << mem.order[pfn]
+        # Visit only the pfns where something happens (free blocks and compound pages
+        # to step over, LRU pages to isolate); every other pfn costs one scan, as in
+        # isolate_migratepages_block's loop.
+        fl = mem.a_flags[pfn:end]
+        od = mem.a_order[pfn:end]
+        stops = np.flatnonzero(((fl & PG_buddy) != 0)
+                               | (((fl & PG_head) != 0) & ((od > 0) | ((fl & PG_lru) != 0))))
+        cur = pfn
+        hit_limit = False
+        for off in stops.tolist():
+            p = pfn + off
+            if p < cur:
                 continue
-            if f & PG_head and mem.order[pfn] > 0:
-                pfn += 1 << mem.order[pfn]          # compound: skipped outside alloc_contig
+            cc.total_migrate_scanned += p - cur + 1
+            f = mem.flags[p]
+            if f & PG_buddy or mem.order[p] > 0:
+                cur = p + (1 << mem.order[p])
                 continue
-            if f & PG_lru and f & PG_head and migrate is not None and migrate.isolate_lru_page(pfn):
-                cc.migratepages.append(pfn)
+            cur = p + 1
+            if migrate is not None and migrate.isolate_lru_page(p):
+                cc.migratepages.append(p)
                 isolated += 1
                 if isolated >= COMPACT_CLUSTER_MAX:
-                    pfn += 1
+                    hit_limit = True
                     break
-            pfn += 1
+        if not hit_limit and cur < end:
+            cc.total_migrate_scanned += end - cur
+            cur = end
+        pfn = max(cur, pfn)
         cc.migrate_pfn = pfn
         if not isolated and not cc.ignore_skip_hint and pfn >= end:
             _set_skip(mm, block_start)
@@ -328,26 +343,29 @@ def isolate_freepages(mm, cc: CompactControl) -> None:
         block_end = min(block_start + pageblock_nr_pages, zone.zone_end_pfn)
         start = max(block_start, zone.zone_start_pfn)
         if (cc.ignore_skip_hint or not _get_skip(mm, start)) and _suitable_migration_target(mm, cc, start):
-            pfn = start
             got = 0
-            while pfn < block_end:
-                cc.total_free_scanned += 1
-                f = mem.flags[pfn]
-                if f & PG_buddy:
-                    order = mem.order[pfn]
-                    n = __isolate_free_page(mm, zone, pfn, order)
-                    if not n:
-                        break
-                    for p in range(pfn, pfn + n):
-                        mem.flags[p] = 0
-                        mem.order[p] = -1
-                    cc.freepages.extend(range(pfn, pfn + n))
-                    got += n
-                    pfn += n
-                    if len(cc.freepages) >= len(cc.migratepages) + COMPACT_CLUSTER_MAX:
-                        break
-                    continue
-                pfn += 1
+            fl = mem.a_flags[start:block_end]
+            heads = np.flatnonzero(fl & PG_buddy)
+            cur = start
+            stopped = False
+            for off in heads.tolist():
+                pfn = start + off
+                cc.total_free_scanned += pfn - cur + 1
+                order = mem.order[pfn]
+                n = __isolate_free_page(mm, zone, pfn, order)
+                if not n:
+                    stopped = True
+                    break
+                mem.a_flags[pfn:pfn + n] = 0
+                mem.a_order[pfn:pfn + n] = -1
+                cc.freepages.extend(range(pfn, pfn + n))
+                got += n
+                cur = pfn + n
+                if len(cc.freepages) >= len(cc.migratepages) + COMPACT_CLUSTER_MAX:
+                    stopped = True
+                    break
+            if not stopped:
+                cc.total_free_scanned += block_end - cur
             cc.nr_isolated_free += got
             mm.events[_EV["compact_isolated"]] += got
             if not got and not cc.ignore_skip_hint:
