@@ -474,9 +474,7 @@ def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
                     if zone.flags & ZONE_BOOSTED_WATERMARK:
                         zone.flags &= ~ZONE_BOOSTED_WATERMARK
                         wakeup_kswapd(mm, zone, 0, 0, zone.idx)
-                    mem = mm.mem
-                    mem.flags[pfn] = PG_head
-                    mem.order[pfn] = order
+                    mm.mem.flags[pfn] = PG_head     # pcp entries already carry their order
                     if mm.page_owner is not None:
                         mm.page_owner.set_page_owner(mm, pfn, order, gfp)
                     return pfn
