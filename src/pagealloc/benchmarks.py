@@ -64,7 +64,7 @@ def bench_buddy_worst(n: int = 200_000, mem: str = "1G") -> dict:
 def bench_mixed(n: int = 400_000, mem: str = "1G", seed: int = 1) -> dict:
     """orders 0..3 and 9, random frees at 50% occupancy, fallbacks happening."""
     from . import Machine, gfp
-    from .mm.page_alloc import __alloc_pages as alloc_pages, __free_pages as free_pages
+    from .mm.pcp import alloc_pages_fast as alloc_pages, free_pages_fast as free_pages
     m = Machine.boot(mem=mem, cpus=1)
     mm = m.mm
     rng = random.Random(seed)

@@ -63,6 +63,7 @@ class MM:
         self.pb_zone: list[Zone | None] = []
         # prepare_alloc_pages results per (gfp, node) for the fast path
         self.ac_cache: dict = {}
+        self.prep_cache: dict = {}        # prepare_alloc_pages per (gfp, node), general path
         self.node_distance: list[list[int]] = []
         # node_states[] (include/linux/nodemask.h): state name -> node ids
         self.node_states: dict[str, set[int]] = {}
@@ -164,6 +165,11 @@ class MM:
     def populated_zones(self) -> list[Zone]:
         return [z for z in self.zones if z.present_pages]
 
+    def invalidate_alloc_caches(self) -> None:
+        """Drop the memoised allocation contexts (zonelists, node or CPU states changed)."""
+        self.ac_cache.clear()
+        self.prep_cache.clear()
+
     def update_pb_zone(self) -> None:
         """Rebuild the pageblock -> zone map and drop cached allocation contexts."""
         from .mmzone import pageblock_order
@@ -190,6 +196,7 @@ class MM:
                     if other:
                         pbz[b] = None
         self.pb_zone = pbz
+        self.prep_cache.clear()
         if self.memory_hotplug is not None:
             # hotplug can interleave zones (Normal, Movable, Normal): per-block owners
             from .memory_hotplug import _fixup_pb_zone

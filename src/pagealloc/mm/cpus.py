@@ -199,7 +199,7 @@ def cpu_down(mm: "MM", cpu: int) -> int:
         if not any(mm.cpu_online[c] and mm.cpu_to_node[c] == node.node_id
                    for c in range(mm.nr_cpu_ids)):
             _node_states(mm)[N_CPU].discard(node.node_id)
-        mm.ac_cache.clear()
+        mm.invalidate_alloc_caches()
     return 0
 
 
@@ -223,7 +223,7 @@ def cpu_up(mm: "MM", cpu: int) -> int:
         from .watermarks import refresh_zone_stat_thresholds
         refresh_zone_stat_thresholds(mm)
         _node_states(mm)[N_CPU].add(node.node_id)
-        mm.ac_cache.clear()
+        mm.invalidate_alloc_caches()
     return 0
 
 

@@ -428,7 +428,7 @@ def _build_all_zonelists(mm: "MM") -> None:
     """build_all_zonelists(NULL) after boot (it prints the kernel's "Built ..." lines)."""
     from .mm_init import build_all_zonelists
     build_all_zonelists(mm)
-    mm.ac_cache.clear()
+    mm.invalidate_alloc_caches()
 
 
 def _init_per_zone_wmark_min(mm: "MM") -> None:
@@ -556,7 +556,7 @@ def online_pages(mm: "MM", pfn: int, nr_pages: int, zone: Zone) -> int:
     _init_per_zone_wmark_min(mm)
     hp.kswapd_nodes.add(zone.nid)        # kswapd_run / kcompactd_run
     hp.kcompactd_nodes.add(zone.nid)
-    mm.ac_cache.clear()
+    mm.invalidate_alloc_caches()
     return 0
 
 
@@ -741,7 +741,7 @@ def add_memory(mm: "MM", nid: int, start: int, size: int,
     if not node.online:
         node.online = True
         mm.node_states[N_ONLINE].add(nid)
-        mm.ac_cache.clear()
+        mm.invalidate_alloc_caches()
     ot = hp.default_online_type if online_type is None else online_type
     if ot != MMOP_OFFLINE:
         for bid in range(start_pfn // hp.pages_per_block, end_pfn // hp.pages_per_block):

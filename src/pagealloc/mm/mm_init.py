@@ -567,6 +567,7 @@ def build_all_zonelists(mm: MM, distance: list[list[int]] | None = None) -> int:
               f"{'off' if mm.page_group_by_mobility_disabled else 'on'}.  Total pages: {vm_total_pages}")
     name = ZONE_NAMES[mm.zone_types[policy]]
     mm.printk(f"Policy zone: {name}")
+    mm.invalidate_alloc_caches()
     return vm_total_pages
 
 

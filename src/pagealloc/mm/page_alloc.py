@@ -847,7 +847,20 @@ def __alloc_pages(mm, gfp: int, order: int, preferred_nid: int, nodemask=None) -
     if order >= MAX_ORDER:
         return -1
     gfp &= mm.gfp_allowed_mask
-    ac, alloc_flags = prepare_alloc_pages(mm, gfp, order, preferred_nid, nodemask)
+    if nodemask is None:
+        # prepare_alloc_pages depends only on (gfp, node) here: reuse its result
+        key = (gfp, preferred_nid)
+        base = mm.prep_cache.get(key)
+        if base is None:
+            ac0, flags0 = prepare_alloc_pages(mm, gfp, order, preferred_nid, None)
+            base = mm.prep_cache[key] = (ac0.zonelist, ac0.highest_zoneidx, ac0.migratetype,
+                                         ac0.preferred_idx, ac0.spread_dirty_pages, flags0)
+        ac = AllocContext.__new__(AllocContext)
+        (ac.zonelist, ac.highest_zoneidx, ac.migratetype, ac.preferred_idx,
+         ac.spread_dirty_pages, alloc_flags) = base
+        ac.nodemask = None
+    else:
+        ac, alloc_flags = prepare_alloc_pages(mm, gfp, order, preferred_nid, nodemask)
     if ac.preferred_idx < 0:
         pfn = -1
     else:
