@@ -196,3 +196,23 @@ def test_machine_api_and_thp_switch(m):
     assert mm.khugepaged_running and mm.min_free_kbytes == 45056
     with pytest.raises(PageAllocError):
         set_transparent_hugepage(m, "sometimes")
+
+
+def test_numa_stat_off_stops_counting_and_on_starts_from_zero():
+    from pagealloc import Machine, gfp
+    m = Machine.boot(mem="1G")
+
+    def hits():
+        return int([l for l in m.show("vmstat").splitlines() if l.startswith("numa_hit ")][0].split()[1])
+
+    for _ in range(10):
+        m.alloc_pages(gfp.GFP_KERNEL, 0)
+    assert hits() == 10
+    m.write_sysctl("vm.numa_stat", "0")
+    for _ in range(10):
+        m.alloc_pages(gfp.GFP_KERNEL, 0)
+    assert hits() == 0
+    m.write_sysctl("vm.numa_stat", "1")
+    for _ in range(3):
+        m.alloc_pages(gfp.GFP_KERNEL, 0)
+    assert hits() == 3

@@ -124,7 +124,7 @@ def global_node_page_state(mm, item: str) -> int:
 
 
 def _global_numa_event_state(mm, i: int) -> int:
-    return sum(z.numa_events[i] for z in mm.zones)
+    return sum(_numa_events(mm, z)[i] for z in mm.zones)
 
 
 def totalram_pages(mm) -> int:
@@ -363,7 +363,7 @@ def zoneinfo(machine) -> str:
             for item in ZONE_STAT_ITEMS:
                 s.append(_stat_line(item, zone_page_state(z, item)))
             for i, item in enumerate(NUMA_STAT_ITEMS):
-                s.append(_stat_line(item, z.numa_events[i]))
+                s.append(_stat_line(item, _numa_events(mm, z)[i]))
             s.append("\n  pagesets")
             for c in cpus:
                 pcp = z.pcp[c]
@@ -794,6 +794,17 @@ VIEWS = {
     "unusable_index": unusable_index,
     "page_owner": _page_owner,
 }
+
+
+def _numa_events(mm, z) -> list[int]:
+    """A zone's NUMA counters; all 0 while vm.numa_stat is 0 (the kernel stops counting).
+
+    The model keeps counting underneath; the sysctl handler zeroes the counters on
+    both transitions, so what is shown equals the kernel's.
+    """
+    if not getattr(mm, "sysctl_vm", {}).get("numa_stat", 1):
+        return [0] * len(z.numa_events)
+    return z.numa_events
 
 
 def render(machine, view: str) -> str:

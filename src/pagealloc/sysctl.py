@@ -150,6 +150,9 @@ def _h_numa_stat(mm, old, new, write):
     if not write or old == mm.sysctl_vm["numa_stat"]:
         return
     if mm.sysctl_vm["numa_stat"]:
+        # the model counted while the kernel would not have: start again from 0
+        for z in mm.zones:
+            z.numa_events = [0] * len(z.numa_events)
         mm.printk("enable numa statistics")
     else:
         for z in mm.zones:                            # invalid_numa_statistics
