@@ -44,7 +44,16 @@ def machine_from_args(args: argparse.Namespace):
             cpu_nodes = [int(x) for x in args.cpu_nodes.split(",")]
         except ValueError:
             raise PageAllocError(f"--cpu-nodes {args.cpu_nodes!r}: expected node numbers like 0,0,1,1") from None
-    if getattr(args, "zoneinfo", None):
+    if getattr(args, "snapshot", None):
+        # boot --snapshot DIR [--at TAG]: a clone with the snapshot's free blocks
+        # (sources/snapshot.py; issue 6 item 5). --at defaults to the folder's
+        # untagged files, else its first moment.
+        from .sources.snapshot import load_snapshot
+        cpus = args.cpus if args.cpus != 1 or cpu_nodes else None
+        m = load_snapshot(args.snapshot, args.at, cpus=cpus, thp=args.thp)
+        for note in m.snapshot["notes"]:
+            print(f"pagealloc: {note}", file=sys.stderr)
+    elif getattr(args, "zoneinfo", None):
         cpus = args.cpus if args.cpus != 1 or cpu_nodes else None
         m = Machine.from_zoneinfo(args.zoneinfo, cpus=cpus, thp=args.thp, cpu_nodes=cpu_nodes)
     else:
@@ -59,7 +68,7 @@ def machine_from_args(args: argparse.Namespace):
                   file=sys.stderr)
     if getattr(args, "freelists", None):
         from .sources.fldump import load_fldump
-        load_fldump(m, args.freelists, tag=args.at)
+        load_fldump(m, args.freelists, tag=args.at or "before")
     for s in args.sysctl:
         m.write_sysctl_assignment(s)
     return m
@@ -83,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("boot", help="boot a machine and print its /proc views")
     _add_machine_args(b)
     b.add_argument("--freelists", default=None, help="load exact free lists from an fldump capture")
-    b.add_argument("--at", default="before", help="which dump of the capture (before, pree, mid, after)")
+    b.add_argument("--snapshot", default=None, metavar="DIR",
+                   help="clone a snapshot folder (pagealloc snapshot; the oracle's set2 folders)")
+    b.add_argument("--at", default=None, help="which dump of the capture (before, pree, mid, "
+                   "after; default before), or which moment of the snapshot (its tag)")
     b.add_argument("--show", action="append", choices=VIEWS, help="view to print (repeatable)")
     b.add_argument("--dmesg", action="store_true", help="print the model's boot log on stderr")
     b.set_defaults(func=cmd_boot)
