@@ -606,12 +606,43 @@ class Machine:
         pu = PageUsers(mm, swap_pages=nbytes // PAGE_SIZE, thp_defrag=thp_defrag,
                        swappiness=swappiness)
         mm.page_users = pu
+        self._adopt_lru_pages()
         pu.sync_swap_meminfo(mm)
         if kswapd not in ("eager", "clock"):
             raise PageAllocError(f"kswapd mode {kswapd!r}: expected 'eager' or 'clock'")
         mm.vmscan = Vmscan(mm)
         mm.vmscan.mode = kswapd
         mm.oom = OOMKiller(mm)
+
+    def _adopt_lru_pages(self) -> None:
+        """Give LRU pages a machine already has (a snapshot or capture clone) a user.
+
+        Clones mark in-use LRU pages PG_lru (the kernel's movable count) without
+        knowing whose they are; with page users on, each becomes an unowned page-cache
+        page on the inactive file list, and the LRU counters are recounted from the
+        pages the model holds instead of the copied file values.
+        """
+        import numpy as np
+        from .mm.memmap import PG_head, PG_lru
+        from .mm.page_users import Kind, set_page_user
+        mm = self.mm
+        mem = mm.mem
+        heads = np.flatnonzero((mem.a_flags & (PG_head | PG_lru)) == (PG_head | PG_lru))
+        if not heads.size:
+            return
+        lru_items = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file",
+                     "nr_file_pages", "nr_anon_pages", "nr_shmem", "nr_mapped")
+        for node in mm.nodes:
+            for k in lru_items:
+                node.vm_stat[k] = 0
+            for z in node.node_zones:
+                for k in ("nr_zone_inactive_anon", "nr_zone_active_anon", "nr_zone_inactive_file",
+                          "nr_zone_active_file"):
+                    z.vm_stat[k] = 0
+        for pfn in heads.tolist():
+            order = int(mem.a_order[pfn])
+            mem.flags[pfn] = PG_head
+            set_page_user(mm, pfn, order, Kind.FILE, None)
 
     @property
     def reclaim_enabled(self) -> bool:

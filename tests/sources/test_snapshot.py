@@ -204,3 +204,16 @@ def test_snapshot_of_this_machine(tmp_path, capsys):
     for key, counts in binfo.items():
         if key[1] == "DMA":                 # nobody allocates there: equal
             assert model[key] == counts
+
+
+def test_snapshot_clone_with_reclaim_adopts_its_lru_pages(oracle):
+    """A clone's in-use LRU pages become unowned page cache when reclaim is switched on."""
+    from pagealloc.sources.snapshot import load_snapshot
+    from pagealloc.mm.memmap import PG_lru
+    m = load_snapshot(str(oracle / "set2" / "m256-smp1"), "before")
+    lru_before = int(((m.mm.mem.a_flags & PG_lru) != 0).sum())
+    assert lru_before > 0
+    m.enable_reclaim()
+    m.check()
+    node = m.mm.nodes[0]
+    assert node.vm_stat["nr_inactive_file"] + node.vm_stat["nr_active_file"] == lru_before
