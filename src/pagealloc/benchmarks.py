@@ -188,9 +188,23 @@ def bench_stat(n: int = 1_000_000, path: str | None = None) -> dict:
     return r
 
 
+def bench_replay(n: int = 0, capture: str = "set2/m1g-smp2") -> dict:
+    """`pagealloc replay` in exact mode on a real trace: events per second and peak RSS."""
+    from pathlib import Path
+    from .traces.replay import replay_trace
+    base = Path(__file__).resolve().parents[3] / "shared" / "reference" / "oracle" / capture
+    start = str(base) if (base / "kpageflags.before.bin.xz").exists() else None
+    t = time.perf_counter()
+    r = replay_trace(str(base / "trace.txt.xz"), start=start, at="before" if start else None)
+    dt = time.perf_counter() - t
+    events = r.get("events", 0) if isinstance(r, dict) else getattr(r, "events", 0)
+    return {"name": "replay", "ops_per_s": events / dt if dt else 0.0, "seconds": dt,
+            "capture": capture, "events": events, "peak_rss_bytes": _peak_rss()}
+
+
 BENCHMARKS = {"pcp": bench_pcp, "buddy-worst": bench_buddy_worst, "mixed": bench_mixed,
               "boot": bench_boot, "verify": bench_verify, "pressure": bench_pressure,
-              "stat": bench_stat}
+              "stat": bench_stat, "replay": bench_replay}
 
 
 def run_benchmark(name: str, **kw) -> dict:
