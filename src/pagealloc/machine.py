@@ -169,6 +169,17 @@ class Machine:
         mm.cpu = self._cpu(cpu)
         pa.free_unref_page_list(mm, list(pfns))
 
+    def cma_alloc(self, count: int, align_order: int = 0) -> int | None:
+        """cma_alloc(): ``count`` contiguous pages from the CMA area, or None."""
+        from .mm.cma import cma_alloc
+        pfn = cma_alloc(self.mm, count, align_order)
+        return None if pfn < 0 else pfn
+
+    def cma_release(self, pfn: int, count: int) -> bool:
+        """cma_release(): give back pages from cma_alloc."""
+        from .mm.cma import cma_release
+        return cma_release(self.mm, pfn, count)
+
     def drain_all_pages(self) -> None:
         pa.drain_all_pages(self.mm, None)
 

@@ -55,6 +55,7 @@ class MM:
                            if ZoneType.DMA32 in self.zone_types else -1)
         self.cma_enabled = cma
         self.cma_areas: list[tuple[int, int]] = []
+        self.cma_bitmaps: dict[tuple[int, int], bytearray] = {}
         self.mem: MemMap = MemMap(0, 0)
         self.nodes: list[PgData] = []
         self.zones: list[Zone] = []
