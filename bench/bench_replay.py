@@ -32,7 +32,8 @@ from pathlib import Path
 
 __all__ = ["run", "relocated_trace", "measure"]
 
-ORACLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "oracle"
+from pagealloc.sources.reference import oracle_dir  # noqa: E402
+ORACLE = oracle_dir()
 SRC = Path(__file__).resolve().parents[1] / "src"
 SPAN = 0x10000                              # pfns of set2/m256-smp1's machine
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 __all__ = ["run", "synthetic_trace"]
 
-ORACLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "oracle"
+from pagealloc.sources.reference import oracle_dir  # noqa: E402
+ORACLE = oracle_dir()
 SOURCE = ORACLE / "set2" / "m1g-smp2" / "trace.txt.xz"
 TEMPLATES = 200_000
 

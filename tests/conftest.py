@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pagealloc.sources.reference import oracle_dir
 
-ORACLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "oracle"
+ORACLE = oracle_dir()
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,9 @@ from pagealloc.mm.pcp import PerCpuPages
 from pagealloc.mm.vmstat import (NODE_STAT_ITEMS, NUMA_STAT_ITEMS, THP_NODE_ITEMS,
                                  VM_EVENT_ITEMS, ZONE_STAT_ITEMS, ev_index)
 from pagealloc.mm.watermarks import calculate_totalreserve_pages
+from pagealloc.sources.reference import oracle_dir
 
-ORACLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "oracle"
+ORACLE = oracle_dir()
 REFERENCE = ORACLE.parent / "kernel-6.1-page-alloc.md"
 OWN_CAPTURES = Path(__file__).resolve().parent / "data" / "captures"   # made with fl2-tools
 
@@ -558,6 +559,8 @@ def test_extfrag_byte_equal(path: Path, buddy: Path) -> None:
 
 def _reference_blocks(title: str) -> list[str]:
     """Fenced blocks of the reference's section ``title``."""
+    if not REFERENCE.is_file():
+        pytest.skip("the shared reference document is not on this machine")
     text = REFERENCE.read_text()
     start = text.index(title)
     end = text.index("\n### ", start + 1)

@@ -94,7 +94,6 @@ def bench_mixed(n: int = 400_000, mem: str = "1G", seed: int = 1) -> dict:
                 used += 1 << o
         ops += 1
     dt = time.perf_counter() - t
-    fallbacks = sum(1 for _ in ())
     m.check()
     return {"name": "mixed", "ops_per_s": ops / dt, "seconds": dt, "ops": ops, "mem": mem,
             "live_blocks": len(live), "boost_pages": sum(z.watermark_boost for z in mm.zones)}
@@ -112,9 +111,9 @@ def bench_boot(mem: str = "64G") -> dict:
 
 def bench_verify(capture: str = "fl2-m1g-smp1") -> dict:
     """`pagealloc verify` on an oracle capture: seconds and peak RSS."""
-    from pathlib import Path
+    from .sources.reference import oracle_dir
     from .verify import verify_capture
-    base = Path(__file__).resolve().parents[3] / "shared" / "reference" / "oracle" / capture
+    base = oracle_dir() / capture
     t = time.perf_counter()
     r = verify_capture(str(base / "fldump.txt"), str(base / "zoneinfo.before.txt"))
     dt = time.perf_counter() - t
@@ -190,9 +189,9 @@ def bench_stat(n: int = 1_000_000, path: str | None = None) -> dict:
 
 def bench_replay(n: int = 0, capture: str = "set2/m1g-smp2") -> dict:
     """`pagealloc replay` in exact mode on a real trace: events per second and peak RSS."""
-    from pathlib import Path
+    from .sources.reference import oracle_dir
     from .traces.replay import replay_trace
-    base = Path(__file__).resolve().parents[3] / "shared" / "reference" / "oracle" / capture
+    base = oracle_dir() / capture
     start = str(base) if (base / "kpageflags.before.bin.xz").exists() else None
     t = time.perf_counter()
     r = replay_trace(str(base / "trace.txt.xz"), start=start, at="before" if start else None)

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from pagealloc.mm import gfp
 from pagealloc.mm import internal as mi
 from pagealloc.mm.gfp import format_gfp, gfp_migratetype, gfp_zone, parse_gfp
+from pagealloc.sources.reference import oracle_dir
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = oracle_dir().parent
 ORACLE = REFERENCE / "oracle"
 KERNEL_MIRROR = Path("/work/.mirror/HDevices+linux-6.1.158/repo")
 

@@ -19,6 +19,7 @@ from pagealloc.errors import InputError
 from pagealloc.mm.vmstat import THP_NODE_ITEMS
 from pagealloc.sources.zoneinfo import machine_from_zoneinfo, parse_zoneinfo
 from pagealloc.sysctl import read_sysctl, write_sysctl
+from pagealloc.sources.reference import oracle_dir
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "captures"
 SET1 = ["m256-smp1", "m1g-smp2", "m5g-smp2"]
@@ -99,7 +100,7 @@ def assert_same_config(m: Machine, path: Path) -> None:
 
 ALL_ZONEINFOS = sorted(
     [str(p.relative_to(p.parents[1])) for d in SET1 for p in
-     (Path(__file__).resolve().parents[3] / "shared" / "reference" / "oracle" / d).glob("zoneinfo*.txt")]
+     (oracle_dir() / d).glob("zoneinfo*.txt")]
     + [f"set2/{d}/zoneinfo.{t}.txt" for d in ("m256-smp1", "m1g-smp2")
        for t in ("boot", "before", "pressure", "after")]
     + [f"{d}/zoneinfo.{t}.txt" for d in ("fl-m1g-smp1", "fl-m2g-smp1-fresh", "fl2-m1g-smp1",
