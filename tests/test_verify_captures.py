@@ -96,3 +96,19 @@ def test_malformed_capture_exits_2_with_file_and_line(oracle, tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert f"{bad}:4:" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_boot_freelists_loads_the_exact_state(oracle):
+    """`pagealloc boot --zoneinfo Z --freelists F --at TAG`: buddyinfo from the capture's lists."""
+    from pagealloc.sources.fldump import parse_fldump
+    fl, zi = _paths(oracle, "fl2-m3g-smp1")
+    dump = parse_fldump(fl)
+    for tag in ("before", "mid"):
+        p = subprocess.run([sys.executable, "-m", "pagealloc", "boot", "--zoneinfo", zi,
+                            "--freelists", fl, "--at", tag, "--show", "buddyinfo"],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        got = {line.split()[3]: [int(x) for x in line.split()[4:]] for line in p.stdout.splitlines()}
+        for (node, zone), zs in dump.checkpoints[tag].zones.items():
+            want = [sum(len(zs.free[o][mt]) for mt in range(6)) for o in range(11)]
+            assert got[zone] == want, (tag, zone)
