@@ -315,10 +315,7 @@ class PageOwner:
 def page_owner_of(mm) -> PageOwner | None:
     """The machine's PageOwner, or None when page_owner is off."""
     po = mm.page_owner
-    if po is None or isinstance(po, PageOwner):
-        return po
-    inner = getattr(po, "page_owner", None)      # debug._PageHookShim
-    return inner if isinstance(inner, PageOwner) else None
+    return po if isinstance(po, PageOwner) else None
 
 
 def _pages_in_use(mm, zone: Zone) -> np.ndarray:
