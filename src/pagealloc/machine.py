@@ -128,7 +128,12 @@ class Machine:
         mm.cpu = c
         if order < 0 or order >= MAX_ORDER:
             raise PageAllocError(f"order {order} out of range 0..{MAX_ORDER - 1}")
-        pref = mm.cpu_to_node[c] if nid is None else nid
+        if nid is None:
+            pref = mm.cpu_to_node[c]
+        else:
+            if not 0 <= nid < len(mm.nodes):
+                raise PageAllocError(f"node {nid} does not exist (nodes 0..{len(mm.nodes) - 1})")
+            pref = nid
         if nodemask is None:
             pfn = alloc_pages_fast(mm, gfp, order, pref)
         else:
