@@ -991,6 +991,27 @@ def __free_pages_core(mm, zone: Zone, pfn: int, order: int) -> None:
     mm.events[EV_PGFREE] += n
 
 
+def empty_zone_lists(mm, zone: Zone) -> None:
+    """Empty a zone's free lists (nr_free 0) and every CPU's pcp lists of it.
+
+    Not a kernel function: the loaders of captured states (sources/fldump.py,
+    sources/snapshot.py) call it before installing the lists they read.
+    """
+    nxt = mm.mem.next
+    prv = mm.mem.prev
+    for o in range(MAX_ORDER):
+        zone.nr_free[o] = 0
+        for mt in range(MIGRATE_TYPES):
+            h = zone.list_base + o * MIGRATE_TYPES + mt
+            nxt[h] = h
+            prv[h] = h
+    for pcp in zone.pcp:
+        for lst in pcp.lists:
+            lst.clear()
+        pcp.count = 0
+    zone.vm_stat_diff = [0] * mm.nr_cpu_ids
+
+
 # --------------------------------------------------------------------------------------
 # isolating free pages (compaction's free scanner, page reporting, isolation)
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..mm.gfp import parse_gfp
-from ..mm.memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reserved
+from ..mm.page_alloc import empty_zone_lists
+from ..mm.memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp
 from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_TYPES,
                          NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, MIGRATE_PCPTYPES,
                          model_migratetype, pageblock_nr_pages, pageblock_order,
@@ -297,17 +298,7 @@ def apply_checkpoint(machine, dump: FlDump, tag: str = "before") -> None:
         f[present] = PG_head
         mem.a_order[s:e] = -1
         mem.a_order[s:e][present] = 0
-        for o in range(MAX_ORDER):
-            z.nr_free[o] = 0
-            for mt in range(MIGRATE_TYPES):
-                h = z.list_base + o * MIGRATE_TYPES + mt
-                nxt[h] = h
-                prv[h] = h
-        for pcp in z.pcp:
-            for lst in pcp.lists:
-                lst.clear()
-            pcp.count = 0
-        z.vm_stat_diff = [0] * mm.nr_cpu_ids
+        empty_zone_lists(mm, z)
     for (node, zname), zs in cp.zones.items():
         z = _zone_by_name(mm, node, zname, path, zs.line)
         for pfn, mt in zs.blocks.items():

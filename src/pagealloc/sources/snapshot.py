@@ -59,6 +59,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, PageAllocError
+from ..mm.page_alloc import empty_zone_lists
 from ..mm.memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reserved, PG_unknown
 from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE,
                          MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
@@ -430,18 +431,8 @@ def apply_kpageflags(machine, kflags: np.ndarray, kcount: np.ndarray | None = No
               "unknown_pages": 0, "reserved_pages": 0, "allocated_pages": 0}
         report["zones"][f"{z.nid}:{z.name}"] = zr
         # empty the zone's lists and pcps
-        for o in range(MAX_ORDER):
-            z.nr_free[o] = 0
-            for mt in range(MIGRATE_TYPES):
-                h = z.list_base + o * MIGRATE_TYPES + mt
-                nxt[h] = h
-                prv[h] = h
-        for pcp in z.pcp:
-            for lst in pcp.lists:
-                lst.clear()
-            pcp.count = 0
+        empty_zone_lists(mm, z)
         z.vm_free = 0
-        z.vm_stat_diff = [0] * mm.nr_cpu_ids
         if e <= s:
             report["notes"].append(f"kpageflags ends at pfn {n:#x}, before node {z.nid} {z.name}")
             continue
