@@ -152,3 +152,29 @@ def test_fragmentation_index_gates_costly_orders():
     assert cp.compaction_suitable(mm, z, 9, 0, 1) == COMPACT_CONTINUE
     mm.extfrag_threshold = 1000
     assert cp.compaction_suitable(mm, z, 9, 0, 1) == COMPACT_SKIPPED
+
+
+def test_async_direct_compaction_skips_order_blocks_with_an_unmovable_page():
+    """isolate_migratepages_block's skip_on_failure: a page that cannot be isolated
+    (here a movable allocation that is not on the LRU) gives back the pages isolated from
+    its cc->order aligned block and moves the scanner to the next block; isolation stops
+    at the end of the first block that gave pages."""
+    m = Machine.boot(mem="256M", cpus=1)
+    m.enable_reclaim(swap=0)
+    app = m.spawn("app")
+    pages = set(m.alloc_user("anon", 3000, owner=app))
+    b1 = next(p for p in sorted(pages) if p % 8 == 0 and all(p + i in pages for i in range(16)))
+    b2 = b1 + 8
+    m.free_user([b1 + 5])
+    raw = m.alloc_pages(gfp.GFP_HIGHUSER_MOVABLE, 0)      # LIFO from the pcp: the same page
+    assert raw == b1 + 5
+    z = m.mm.zone_of_pfn(b1)
+    cc = cp.CompactControl(z, 3, gfp_mask=gfp.GFP_KERNEL, mode=cp.MIGRATE_ASYNC,
+                           direct_compaction=True, highest_zoneidx=z.idx)
+    cc.migrate_pfn = b1
+    cc.free_pfn = z.zone_end_pfn - 512
+    assert cp.isolate_migratepages(m.mm, cc)
+    assert sorted(cc.migratepages) == list(range(b2, b2 + 8))
+    assert cc.migrate_pfn == b2 + 8
+    m.mm.migrate.putback_movable_pages(cc.migratepages)
+    m.check()

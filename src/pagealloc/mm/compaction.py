@@ -23,12 +23,12 @@ import numpy as np
 
 from .gfp import GFP_KERNEL, gfp_migratetype
 from .internal import ALLOC_CMA, ALLOC_WMARK_MASK, COMPACT_CLUSTER_MAX
-from .memmap import PB_migrate_skip, PG_buddy, PG_head, PG_lru
+from .memmap import PB_migrate_skip, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reserved
 from .mmzone import (MAX_ORDER, MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES,
                      PAGE_ALLOC_COSTLY_ORDER, Zone, pageblock_nr_pages, pageblock_order)
 from .page_alloc import (__isolate_free_page, __zone_watermark_ok, drain_all_pages,
                          find_suitable_fallback, get_page_from_freelist, prep_new_page,
-                         zone_watermark_ok, free_pages_fast)
+                         zone_watermark_ok)
 from .slowpath import (COMPACT_COMPLETE, COMPACT_CONTINUE, COMPACT_DEFERRED,
                        COMPACT_NO_SUITABLE_PAGE, COMPACT_NOT_SUITABLE_ZONE,
                        COMPACT_PARTIAL_SKIPPED, COMPACT_PRIO_ASYNC, COMPACT_SKIPPED,
@@ -286,26 +286,60 @@ def isolate_migratepages(mm, cc: CompactControl) -> bool:
         # isolate_migratepages_block's loop.
         fl = mem.a_flags[pfn:end]
         od = mem.a_order[pfn:end]
-        stops = np.flatnonzero(((fl & PG_buddy) != 0)
-                               | (((fl & PG_head) != 0) & ((od > 0) | ((fl & PG_lru) != 0))))
+        lru_head = ((fl & PG_head) != 0) & ((fl & PG_lru) != 0) & (od == 0)
+        stops_mask = ((fl & PG_buddy) != 0) | (((fl & PG_head) != 0) & ((od > 0) | lru_head))
+        # skip_on_failure (async direct compaction): a page that cannot be isolated
+        # dooms its cc->order aligned block, so its isolated pages go back and the
+        # scanner jumps to the next such block (isolate_migratepages_block).
+        skip_on_failure = cc.direct_compaction and cc.mode == MIGRATE_ASYNC and cc.order > 0
+        if skip_on_failure:
+            in_use = (fl & (PG_head | PG_pcp | PG_reserved)) != 0
+            stops_mask |= in_use & ~lru_head
+        stops = np.flatnonzero(stops_mask)
         cur = pfn
         hit_limit = False
+        blk = 1 << max(cc.order, 0)
+        next_skip = (pfn // blk + 1) * blk
+        block_isolated: list[int] = []
         for off in stops.tolist():
             p = pfn + off
             if p < cur:
                 continue
-            cc.total_migrate_scanned += p - cur + 1
-            f = mem.flags[p]
-            if f & PG_buddy or mem.order[p] > 0:
-                cur = p + (1 << mem.order[p])
-                continue
-            cur = p + 1
-            if migrate is not None and migrate.isolate_lru_page(p):
-                cc.migratepages.append(p)
-                isolated += 1
-                if isolated >= COMPACT_CLUSTER_MAX:
+            if skip_on_failure and p >= next_skip:
+                if block_isolated:
+                    # migrate what one order-aligned block gave; resume at the next
+                    cc.total_migrate_scanned += next_skip - cur
+                    cur = next_skip
                     hit_limit = True
                     break
+                next_skip = (p // blk + 1) * blk
+            cc.total_migrate_scanned += p - cur + 1
+            f = mem.flags[p]
+            if f & PG_buddy:
+                cur = p + (1 << mem.order[p])
+                continue
+            is_lru = f & PG_head and f & PG_lru and mem.order[p] == 0
+            if not is_lru or migrate is None or not migrate.isolate_lru_page(p):
+                cur = p + (1 << mem.order[p]) if f & PG_head and mem.order[p] > 0 else p + 1
+                if skip_on_failure:
+                    # isolate_fail: give back this block's pages, go to the next block
+                    if block_isolated:
+                        back = set(block_isolated)
+                        cc.migratepages[:] = [q for q in cc.migratepages if q not in back]
+                        isolated -= len(back)
+                        migrate.putback_movable_pages(block_isolated)
+                        block_isolated = []
+                    if cur < next_skip:
+                        cur = next_skip
+                    next_skip = (cur // blk + 1) * blk
+                continue
+            cur = p + 1
+            cc.migratepages.append(p)
+            block_isolated.append(p)
+            isolated += 1
+            if isolated >= COMPACT_CLUSTER_MAX:
+                hit_limit = True
+                break
         if not hit_limit and cur < end:
             cc.total_migrate_scanned += end - cur
             cur = end
