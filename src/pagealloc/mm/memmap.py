@@ -27,7 +27,7 @@ import numpy as np
 
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, pageblock_order
 
-__all__ = ["MemMap", "PG_buddy", "PG_pcp", "PG_head", "PG_reserved", "PG_reported",
+__all__ = ["MemMap", "list_link", "list_unlink", "PG_buddy", "PG_pcp", "PG_head", "PG_reserved", "PG_reported",
            "PG_lru", "PG_absent", "PG_unknown", "PB_migrate_skip", "LISTS_PER_ZONE"]
 
 PG_buddy = 0x01      # head of a free buddy block (PageBuddy)
@@ -43,6 +43,34 @@ PB_migrate_skip = 0x08
 PB_MT_MASK = 0x07
 
 LISTS_PER_ZONE = MAX_ORDER * MIGRATE_TYPES
+
+
+def list_link(nxt, prv, node: int, head: int, at_tail: bool) -> None:
+    """list_add / list_add_tail on lists threaded through ``nxt``/``prv`` arrays.
+
+    Shared by the memmap's free lists and the LRU lists of page_users; the
+    buddy hot paths in page_alloc.py inline the same steps for speed.
+    """
+    if at_tail:
+        last = prv[head]
+        nxt[node] = head
+        prv[node] = last
+        nxt[last] = node
+        prv[head] = node
+    else:
+        first = nxt[head]
+        nxt[node] = first
+        prv[node] = head
+        prv[first] = node
+        nxt[head] = node
+
+
+def list_unlink(nxt, prv, node: int) -> None:
+    """list_del on lists threaded through ``nxt``/``prv`` arrays."""
+    n = nxt[node]
+    p = prv[node]
+    nxt[p] = n
+    prv[n] = p
 
 
 class MemMap:
@@ -82,32 +110,15 @@ class MemMap:
     # --- list primitives (include/linux/list.h semantics) -------------------------------
     def list_add(self, pfn: int, head: int) -> None:
         """list_add(): insert after the sentinel (at the head)."""
-        nxt = self.next
-        prv = self.prev
-        first = nxt[head]
-        nxt[pfn] = first
-        prv[pfn] = head
-        prv[first] = pfn
-        nxt[head] = pfn
+        list_link(self.next, self.prev, pfn, head, False)
 
     def list_add_tail(self, pfn: int, head: int) -> None:
         """list_add_tail(): insert before the sentinel (at the tail)."""
-        nxt = self.next
-        prv = self.prev
-        last = prv[head]
-        nxt[pfn] = head
-        prv[pfn] = last
-        nxt[last] = pfn
-        prv[head] = pfn
+        list_link(self.next, self.prev, pfn, head, True)
 
     def list_del(self, pfn: int) -> None:
         """list_del()."""
-        nxt = self.next
-        prv = self.prev
-        n = nxt[pfn]
-        p = prv[pfn]
-        nxt[p] = n
-        prv[n] = p
+        list_unlink(self.next, self.prev, pfn)
 
     def list_empty(self, head: int) -> bool:
         return self.next[head] == head

@@ -22,7 +22,7 @@ from .internal import (ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, ALLOC_MIN_RESE
                        ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, format_alloc_flags)
 from .gfp import (__GFP_ATOMIC, __GFP_KSWAPD_RECLAIM, __GFP_THISNODE, __GFP_WRITE,
                   gfp_migratetype, gfp_zone)
-from .memmap import (PB_MT_MASK, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reported)
+from .memmap import PB_MT_MASK, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reported, list_link
 from .mmzone import (MAX_ORDER, MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE,
                      MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
                      MIGRATE_UNMOVABLE, WMARK_HIGH, WMARK_MIN, ZONE_BOOSTED_WATERMARK, Zone,
@@ -989,6 +989,24 @@ def __free_pages_core(mm, zone: Zone, pfn: int, order: int) -> None:
     mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
     free_one_page(mm, zone, pfn, order, mt, FPI_TO_TAIL | FPI_SKIP_KASAN_POISON)
     mm.events[EV_PGFREE] += n
+
+
+def install_free_block(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
+    """Put a free block at the tail of its list as a loaded capture says it is.
+
+    Not a kernel function: the capture and snapshot loaders rebuild lists in
+    their recorded order with it; counters are the caller's (no merging, no
+    NR_FREE_PAGES change).
+    """
+    mem = mm.mem
+    n = 1 << order
+    mem.a_flags[pfn:pfn + n] = 0
+    mem.a_order[pfn:pfn + n] = -1
+    mem.flags[pfn] = PG_buddy
+    mem.order[pfn] = order
+    mem.mt[pfn] = mt
+    list_link(mem.next, mem.prev, pfn, zone.list_base + order * _NMT + mt, True)
+    zone.nr_free[order] += 1
 
 
 def empty_zone_lists(mm, zone: Zone) -> None:

@@ -18,7 +18,7 @@ head's flag for a tail page, and move_freepages counts per pfn).
 """
 from __future__ import annotations
 
-from .memmap import PG_lru
+from .memmap import PG_lru, list_link, list_unlink
 from .page_users import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                          LRU_NAMES, LRU_SLAB, PGU_ACTIVE, PGU_ISOLATED, PGU_REFERENCED,
                          PGU_WORKINGSET, Kind, page_zone)
@@ -59,29 +59,11 @@ def _set_lru_bits(mm, pfn: int, nr: int, on: bool) -> None:
 
 
 def _link(pu, pfn: int, head: int, at_tail: bool) -> None:
-    nxt = pu.lru_next
-    prv = pu.lru_prev
-    if at_tail:
-        last = prv[head]
-        nxt[pfn] = head
-        prv[pfn] = last
-        nxt[last] = pfn
-        prv[head] = pfn
-    else:
-        first = nxt[head]
-        nxt[pfn] = first
-        prv[pfn] = head
-        prv[first] = pfn
-        nxt[head] = pfn
+    list_link(pu.lru_next, pu.lru_prev, pfn, head, at_tail)
 
 
 def _unlink(pu, pfn: int) -> None:
-    nxt = pu.lru_next
-    prv = pu.lru_prev
-    n = nxt[pfn]
-    p = prv[pfn]
-    nxt[p] = n
-    prv[n] = p
+    list_unlink(pu.lru_next, pu.lru_prev, pfn)
 
 
 def lruvec_add_folio(mm, pfn: int, at_tail: bool = False) -> None:

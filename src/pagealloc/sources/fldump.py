@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..mm.gfp import parse_gfp
-from ..mm.page_alloc import empty_zone_lists
-from ..mm.memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp
-from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_TYPES,
+from ..mm.page_alloc import empty_zone_lists, install_free_block
+from ..mm.memmap import PG_absent, PG_head, PG_lru, PG_pcp
+from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE,
+                         MIGRATE_TYPES,
                          NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, MIGRATE_PCPTYPES,
                          model_migratetype, pageblock_nr_pages, pageblock_order,
                          pindex_to_order)
@@ -287,8 +288,6 @@ def apply_checkpoint(machine, dump: FlDump, tag: str = "before") -> None:
     if cp is None:
         raise InputError(dump.path, 0, f"the capture has no {tag!r} dump (has: {', '.join(dump.order)})")
     path = dump.path
-    nxt = mem.next
-    prv = mem.prev
     for z in mm.zones:
         if not z.present_pages:
             continue
@@ -306,25 +305,13 @@ def apply_checkpoint(machine, dump: FlDump, tag: str = "before") -> None:
         free_pages = 0
         for order in range(MAX_ORDER):
             for mt in range(MIGRATE_TYPES):
-                h = z.list_base + order * MIGRATE_TYPES + mt
                 for pfn in zs.free[order][mt]:
                     if not z.spans(pfn):
                         raise InputError(path, zs.line, f"[{tag}] free pfn {pfn:#x} is outside node "
                                                         f"{node} {zname}")
-                    n = 1 << order
-                    mem.a_flags[pfn:pfn + n] = 0
-                    mem.a_order[pfn:pfn + n] = -1
-                    mem.flags[pfn] = PG_buddy
-                    mem.order[pfn] = order
-                    mem.mt[pfn] = mt
-                    last = prv[h]
-                    nxt[pfn] = h
-                    prv[pfn] = last
-                    nxt[last] = pfn
-                    prv[h] = pfn
-                    z.nr_free[order] += 1
-                    if mt != 5:
-                        free_pages += n
+                    install_free_block(mm, z, pfn, order, mt)
+                    if mt != MIGRATE_ISOLATE:
+                        free_pages += 1 << order
         for cpu, lists in zs.pcp.items():
             if cpu >= len(z.pcp):
                 raise InputError(path, zs.line, f"[{tag}] cpu {cpu} has no pageset in the machine")

@@ -59,10 +59,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, PageAllocError
-from ..mm.page_alloc import empty_zone_lists
-from ..mm.memmap import PG_absent, PG_buddy, PG_head, PG_lru, PG_pcp, PG_reserved, PG_unknown
+from ..mm.page_alloc import empty_zone_lists, install_free_block
+from ..mm.memmap import PG_absent, PG_head, PG_lru, PG_pcp, PG_reserved, PG_unknown
 from ..mm.mmzone import (MAX_ORDER, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE,
-                         MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
+                         MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE,
                          migratetype_names, order_to_pindex, pageblock_nr_pages, pageblock_order)
 
 __all__ = ["KPF", "SnapshotFiles", "snapshot_file", "default_tag", "model_buddyinfo", "save_snapshot", "load_snapshot",
@@ -411,8 +411,6 @@ def apply_kpageflags(machine, kflags: np.ndarray, kcount: np.ndarray | None = No
         raise PageAllocError(f"flagless={flagless!r}: expected 'clone' or 'unknown'")
     mm = machine.mm
     mem = mm.mem
-    nxt = mem.next
-    prv = mem.prev
     ptypes_free, ptypes_blocks = (parse_pagetypeinfo(pagetypeinfo) if pagetypeinfo else ({}, {}))
     binfo = parse_buddyinfo(buddyinfo) if buddyinfo else {}
     zi_pcp = {}
@@ -520,16 +518,7 @@ def apply_kpageflags(machine, kflags: np.ndarray, kcount: np.ndarray | None = No
                         left[mt] -= 1
                     else:
                         mt = pb[pfn >> pageblock_order] & 0x07
-                h = z.list_base + o * MIGRATE_TYPES + mt
-                mem.flags[pfn] = PG_buddy
-                mem.order[pfn] = o
-                mem.mt[pfn] = mt
-                last = prv[h]
-                nxt[pfn] = h
-                prv[pfn] = last
-                nxt[last] = pfn
-                prv[h] = pfn
-                z.nr_free[o] += 1
+                install_free_block(mm, z, pfn, o, mt)
                 if mt != MIGRATE_ISOLATE:
                     free_pages += 1 << o
         z.vm_free = free_pages

@@ -44,7 +44,7 @@ from ..errors import InputError
 from ..mm.gfp import parse_gfp
 
 __all__ = [
-    "TraceEvent", "TraceReader", "read_events", "detect_format", "parse_line", "parse_fields",
+    "TraceEvent", "TraceReader", "BadLines", "read_events", "detect_format", "parse_line", "parse_fields",
     "iter_line_blocks", "iter_text_blocks", "compression", "KMEM_EVENTS", "FORMATS",
 ]
 
@@ -471,7 +471,30 @@ def lost_events(line: bytes) -> int:
 # --------------------------------------------------------------------------------------------
 # The reader.
 
-class TraceReader:
+class BadLines:
+    """Malformed-line policy shared by the trace readers: raise, or count and go on."""
+
+    path: str
+    skip_bad: bool
+
+    def _init_bad(self, path: str, skip_bad: bool) -> None:
+        self.path = str(path)
+        self.skip_bad = skip_bad
+        self.lines = 0
+        self.bad_lines = 0
+        self.first_bad: tuple[int, str] | None = None
+        self.lost_events = 0
+
+    def _bad(self, n: int, msg: str) -> None:
+        """A malformed line n: InputError(file:line) unless skip_bad, then counted."""
+        if self.first_bad is None:
+            self.first_bad = (n, msg)
+        if not self.skip_bad:
+            raise InputError(self.path, n, msg)
+        self.bad_lines += 1
+
+
+class TraceReader(BadLines):
     """Iterate over the events of a trace file; counts what it skipped.
 
     :param path: the trace (plain, .xz, .gz, .bz2; ``-`` for stdin)
@@ -487,22 +510,9 @@ class TraceReader:
 
     def __init__(self, path: str, *, skip_bad: bool = False,
                  events: set[str] | frozenset[str] | None = None) -> None:
-        self.path = str(path)
-        self.skip_bad = skip_bad
+        self._init_bad(path, skip_bad)
         self.events = frozenset(events) if events is not None else None
-        self.lines = 0
-        self.bad_lines = 0
-        self.first_bad: tuple[int, str] | None = None
-        self.lost_events = 0
         self._fmt_votes: dict[str, int] = {}
-
-    # malformed line: raise or count
-    def _bad(self, n: int, msg: str) -> None:
-        if self.first_bad is None:
-            self.first_bad = (n, msg)
-        if not self.skip_bad:
-            raise InputError(self.path, n, msg)
-        self.bad_lines += 1
 
     def __iter__(self) -> Iterator[TraceEvent]:
         path = self.path

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..errors import InputError
-from .reader import (_CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, ZONE_LOCKED, TraceEvent,
+from .reader import (BadLines, _CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, ZONE_LOCKED, TraceEvent,
                      is_noise, iter_line_blocks, lost_events, normalize_event,
                      parse_kmem_tail, parse_line)
 
@@ -104,7 +103,7 @@ def _event_tuple(ev: TraceEvent) -> tuple | None:
     return None
 
 
-class EventBlocks:
+class EventBlocks(BadLines):
     """Iterate over a trace as lists of replay tuples (see the module docstring).
 
     :param skip_bad: count malformed lines in :attr:`bad_lines` instead of raising
@@ -116,21 +115,9 @@ class EventBlocks:
     """
 
     def __init__(self, path: str, *, skip_bad: bool = False, limit: int | None = None) -> None:
-        self.path = str(path)
-        self.skip_bad = skip_bad
+        self._init_bad(path, skip_bad)
         self.limit = limit
-        self.lines = 0
-        self.bad_lines = 0
-        self.first_bad: tuple[int, str] | None = None
-        self.lost_events = 0
         self.other: dict[str, int] = {}
-
-    def _bad(self, n: int, msg: str) -> None:
-        if self.first_bad is None:
-            self.first_bad = (n, msg)
-        if not self.skip_bad:
-            raise InputError(self.path, n, msg)
-        self.bad_lines += 1
 
     def _slow(self, n: int, line: bytes, out: list) -> None:
         """A line the fast split could not take."""
