@@ -149,12 +149,18 @@ def bench_pressure(mem: str = "4G", n: int = 3, chunk: int = 256, thp_every: int
         done += len(got)
         ops += len(got)
         i += 1
-        if i % thp_every == 0:
+        if i % thp_every == 0 and anon.alive:     # (the OOM killer may have chosen it)
             thp = m.alloc_user("thp", 1, owner=anon, madvised=True, cpu=rng.randrange(2))
             ops += 1
             thps.extend(thp)
             if len(thps) > 64:
-                m.free_user([thps.pop(0)])
+                victim = thps.pop(0)
+                if m.page_user(victim)[1] is not anon:
+                    # compaction migrated it: take the task's THPs as they are now
+                    thps = m.pages_of(anon, "thp")
+                    victim = thps.pop(0) if thps else -1
+                if victim >= 0:
+                    m.free_user([victim])
         if not got:
             break
     dt = time.perf_counter() - t

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--show", action="append", choices=VIEWS, help="view to print (repeatable)")
     b.add_argument("--dmesg", action="store_true", help="print the model's boot log on stderr")
     b.set_defaults(func=cmd_boot)
-    for mod in ("verify", "run", "bench", "stat", "replay", "snapshot", "sweep"):
+    for mod in ("verify", "run", "bench", "stat", "replay", "snapshot", "sweep", "compile"):
         try:
             m = __import__(f"pagealloc.commands.{mod}", fromlist=["register"])
         except ImportError:

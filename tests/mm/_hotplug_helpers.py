@@ -57,6 +57,17 @@ def state(m: Machine, ordered: bool = True) -> dict:
         totalreserve=mm.totalreserve_pages)
 
 
+# (source, target) pairs simple_migrate moved, per machine; kept outside mm because
+# the compiled build's MM cannot take attributes it does not declare. The entry holds
+# the machine itself so that its id cannot be reused by a later one.
+MIGRATED: dict[int, tuple[object, list[tuple[int, int]]]] = {}
+
+
+def migrated(mm) -> list[tuple[int, int]]:
+    """The blocks simple_migrate moved on this machine, in order."""
+    return MIGRATED.get(id(mm), (mm, []))[1]
+
+
 def simple_migrate(mm, start: int, end: int) -> int:
     """Move every PG_lru in-use block of [start, end) to a new block and free the old one."""
     mem = mm.mem
@@ -69,7 +80,7 @@ def simple_migrate(mm, start: int, end: int) -> int:
             return -errno.ENOMEM
         assert not start <= new < end, "migration target inside the range"
         mem.flags[new] |= PG_lru
-        mm.migrated = getattr(mm, "migrated", []) + [(pfn, new)]
+        MIGRATED.setdefault(id(mm), (mm, []))[1].append((pfn, new))
         pa.__free_pages(mm, pfn, order)
     return 0
 

@@ -10,7 +10,7 @@ from pagealloc.mm import contig
 from pagealloc.mm.memmap import PG_buddy, PG_head, PG_lru
 from pagealloc.mm.mmzone import MIGRATE_MOVABLE, pageblock_nr_pages
 
-from _hotplug_helpers import FakeMigrator, free_order10_movable, simple_migrate, state
+from _hotplug_helpers import migrated, FakeMigrator, free_order10_movable, simple_migrate, state
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_lru_page_needs_the_migration_hook(m):
     assert state(m, ordered=False) == before
     mm.migrate = simple_migrate
     assert m.alloc_contig_range(x, x + 1024) == 0
-    (src, dst), = mm.migrated
+    (src, dst), = migrated(mm)
     assert src == x + 600 and not x <= dst < x + 1024 and mm.mem.flags[dst] & PG_lru
     assert _in_use_order0(m, range(x, x + 1024))
     m.check()

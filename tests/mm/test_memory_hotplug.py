@@ -15,7 +15,7 @@ from pagealloc.mm.pcp import zone_batchsize
 from pagealloc.mm.watermarks import nr_free_buffer_pages
 from pagealloc.sources.layout import spec_from_args
 
-from _hotplug_helpers import MOVABLE_NOWAIT, FakeMigrator, simple_migrate, state
+from _hotplug_helpers import migrated, MOVABLE_NOWAIT, FakeMigrator, simple_migrate, state
 
 MiB = 1 << 20
 BLOCK = 128 * MiB
@@ -267,7 +267,7 @@ def test_offline_zone_movable_waits_for_migration(m):
     # with migration the page moves out and the block goes offline
     mm.migrate = simple_migrate
     assert m.offline_memory(1 << 30, BLOCK) == 0
-    (src, dst), = mm.migrated
+    (src, dst), = migrated(mm)
     assert src == p and m.page_state(dst) == "allocated" and dst < start
     assert not m.zone("Movable").populated()
     m.check()

@@ -11,7 +11,7 @@ from pagealloc.mm.memmap import PG_buddy, PG_lru
 from pagealloc.mm.mmzone import (MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES,
                                  MIGRATE_UNMOVABLE, pageblock_nr_pages)
 
-from _hotplug_helpers import MOVABLE_NOWAIT, free_order10_movable, simple_migrate, state
+from _hotplug_helpers import migrated, MOVABLE_NOWAIT, free_order10_movable, simple_migrate, state
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_in_use_block_across_the_boundary_needs_migration(m):
     assert state(m, ordered=False) == before
     mm.migrate = simple_migrate
     assert pi.start_isolate_page_range(mm, t + 512, t + 1024, MIGRATE_MOVABLE, 0, 0) == 0
-    (src, dst), = mm.migrated
+    (src, dst), = migrated(mm)
     assert src == t and mm.mem.flags[dst] & PG_lru
     # the freed block was split at the boundary: the upper half is isolated and free
     assert mm.mem.flags[t + 512] & PG_buddy and mm.mem.mt[t + 512] == MIGRATE_ISOLATE

@@ -40,6 +40,11 @@ class BadPageReport:
         return f"<BadPage pfn {self.pfn:#x}: {self.reason}>"
 
 
+# alloc_pages_fast's cached context: (preferred zone, highest_zoneidx, migratetype,
+# alloc_flags, pcp usable, pgalloc event index, local node)
+AcCacheEntry = tuple[Zone | None, int, int, int, bool, int, bool]
+
+
 class MM:
     """Global mm state of one simulated machine."""
 
@@ -63,7 +68,7 @@ class MM:
         # update_pb_zone() whenever zone spans change.
         self.pb_zone: list[Zone | None] = []
         # prepare_alloc_pages results per (gfp, node) for the fast path
-        self.ac_cache: dict = {}
+        self.ac_cache: dict[int, AcCacheEntry] = {}
         self.prep_cache: dict = {}        # prepare_alloc_pages per (gfp, node), general path
         self.node_distance: list[list[int]] = []
         # node_states[] (include/linux/nodemask.h): state name -> node ids
@@ -138,6 +143,9 @@ class MM:
         self.cpu_sched: Any = None        # cpus.CpuSched, once CPUs are scheduled
         self.migrate: Any = None          # the migrator compaction/contig/offline use
         self.page_users: Any = None       # page_users.PageUsers when users are modelled
+        self.alloc_failures = 0           # allocations that reached nopage (slowpath)
+        # warn_alloc's Mem-Info block renderer (the facade installs procfs's)
+        self.render_mem_info: Callable[[int], str] | None = None
         self.vmscan: Any = None           # vmscan.Vmscan when reclaim is modelled
         self.compaction: Any = None       # compaction.Compaction
         self.oom: Any = None              # oom_kill.OOMKiller

@@ -12,6 +12,8 @@ keyword arguments here.
 """
 from __future__ import annotations
 
+from typing import Final
+
 import enum
 
 from .gfp import (
@@ -38,25 +40,25 @@ __all__ = [
 ]
 
 # The low two bits index zone->_watermark[] (WMARK_MIN/LOW/HIGH); they are not flags.
-ALLOC_WMARK_MIN = 0
-ALLOC_WMARK_LOW = 1
-ALLOC_WMARK_HIGH = 2
-ALLOC_NO_WATERMARKS = 0x04
-ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1
-ALLOC_OOM = 0x08                    # with CONFIG_MMU; = ALLOC_NO_WATERMARKS without
+ALLOC_WMARK_MIN: Final = 0
+ALLOC_WMARK_LOW: Final = 1
+ALLOC_WMARK_HIGH: Final = 2
+ALLOC_NO_WATERMARKS: Final = 0x04
+ALLOC_WMARK_MASK: Final = ALLOC_NO_WATERMARKS - 1
+ALLOC_OOM: Final = 0x08                    # with CONFIG_MMU; = ALLOC_NO_WATERMARKS without
 # [6.1.y-late]: 0x10/0x20 were ALLOC_HARDER/ALLOC_HIGH in [6.1.0] (split upstream in 6.3).
-ALLOC_NON_BLOCK = 0x10
-ALLOC_MIN_RESERVE = 0x20            # == __GFP_HIGH
-ALLOC_CPUSET = 0x40
-ALLOC_CMA = 0x80
-ALLOC_NOFRAGMENT = 0x100            # 0 without CONFIG_ZONE_DMA32
-ALLOC_HIGHATOMIC = 0x200            # [6.1.y-late]
-ALLOC_KSWAPD = 0x800                # == __GFP_KSWAPD_RECLAIM
-ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
+ALLOC_NON_BLOCK: Final = 0x10
+ALLOC_MIN_RESERVE: Final = 0x20            # == __GFP_HIGH
+ALLOC_CPUSET: Final = 0x40
+ALLOC_CMA: Final = 0x80
+ALLOC_NOFRAGMENT: Final = 0x100            # 0 without CONFIG_ZONE_DMA32
+ALLOC_HIGHATOMIC: Final = 0x200            # [6.1.y-late]
+ALLOC_KSWAPD: Final = 0x800                # == __GFP_KSWAPD_RECLAIM
+ALLOC_RESERVES: Final = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
 
-SWAP_CLUSTER_MAX = 32
-COMPACT_CLUSTER_MAX = SWAP_CLUSTER_MAX
-MAX_RECLAIM_RETRIES = 16
+SWAP_CLUSTER_MAX: Final = 32
+COMPACT_CLUSTER_MAX: Final = SWAP_CLUSTER_MAX
+MAX_RECLAIM_RETRIES: Final = 16
 
 
 class AllocFlag(enum.IntFlag):

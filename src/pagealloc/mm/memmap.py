@@ -23,6 +23,8 @@ vectorised boot and scans only.
 """
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, pageblock_order
@@ -30,19 +32,19 @@ from .mmzone import MAX_ORDER, MIGRATE_TYPES, pageblock_order
 __all__ = ["MemMap", "list_link", "list_unlink", "PG_buddy", "PG_pcp", "PG_head", "PG_reserved", "PG_reported",
            "PG_lru", "PG_absent", "PG_unknown", "PB_migrate_skip", "LISTS_PER_ZONE"]
 
-PG_buddy = 0x01      # head of a free buddy block (PageBuddy)
-PG_pcp = 0x02        # head of an entry on a per-cpu list
-PG_head = 0x04       # head of an allocated block
-PG_reserved = 0x08   # memblock-reserved: present but not managed
-PG_reported = 0x10   # PG_reported (free page reporting)
-PG_lru = 0x20        # PageLRU || __PageMovable: counted by move_freepages
-PG_absent = 0x40     # a hole: no struct page behind this pfn
-PG_unknown = 0x80    # replay from a partial start: state not yet revealed
+PG_buddy: Final = 0x01      # head of a free buddy block (PageBuddy)
+PG_pcp: Final = 0x02        # head of an entry on a per-cpu list
+PG_head: Final = 0x04       # head of an allocated block
+PG_reserved: Final = 0x08   # memblock-reserved: present but not managed
+PG_reported: Final = 0x10   # PG_reported (free page reporting)
+PG_lru: Final = 0x20        # PageLRU || __PageMovable: counted by move_freepages
+PG_absent: Final = 0x40     # a hole: no struct page behind this pfn
+PG_unknown: Final = 0x80    # replay from a partial start: state not yet revealed
 
-PB_migrate_skip = 0x08
-PB_MT_MASK = 0x07
+PB_migrate_skip: Final = 0x08
+PB_MT_MASK: Final = 0x07
 
-LISTS_PER_ZONE = MAX_ORDER * MIGRATE_TYPES
+LISTS_PER_ZONE: Final = MAX_ORDER * MIGRATE_TYPES
 
 
 def list_link(nxt, prv, node: int, head: int, at_tail: bool) -> None:
@@ -96,12 +98,12 @@ class MemMap:
         self.a_mt = np.zeros(npfn, dtype=np.uint8)
         nblocks = (npfn + (1 << pageblock_order) - 1) >> pageblock_order
         self.a_pageblock = np.zeros(nblocks, dtype=np.uint8)
-        self.next = memoryview(self.a_next)
-        self.prev = memoryview(self.a_prev)
-        self.order = memoryview(self.a_order)
-        self.flags = memoryview(self.a_flags)
-        self.mt = memoryview(self.a_mt)
-        self.pageblock = memoryview(self.a_pageblock)
+        self.next = memoryview(self.a_next)  # type: ignore[arg-type]
+        self.prev = memoryview(self.a_prev)  # type: ignore[arg-type]
+        self.order = memoryview(self.a_order)  # type: ignore[arg-type]
+        self.flags = memoryview(self.a_flags)  # type: ignore[arg-type]
+        self.mt = memoryview(self.a_mt)  # type: ignore[arg-type]
+        self.pageblock = memoryview(self.a_pageblock)  # type: ignore[arg-type]
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.a_next, self.a_prev, self.a_order, self.a_flags,

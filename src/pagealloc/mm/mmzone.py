@@ -14,7 +14,7 @@ the kernel's numbering (ISOLATE = 4) through :func:`kernel_migratetype` and
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import Any, Final, TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pcp import PerCpuPages
@@ -31,14 +31,14 @@ __all__ = [
     "pcp_allowed_order", "is_migrate_mergeable",
 ]
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-MAX_ORDER = 11                      # orders 0..10 ([6.1]; 6.4 redefined MAX_ORDER)
-MAX_ORDER_NR_PAGES = 1 << (MAX_ORDER - 1)
-pageblock_order = 9                 # min(HUGETLB_PAGE_ORDER, MAX_ORDER - 1)
-pageblock_nr_pages = 1 << pageblock_order
-PAGE_ALLOC_COSTLY_ORDER = 3
-PCP_BATCH_SCALE_MAX = 5             # CONFIG_PCP_BATCH_SCALE_MAX default [6.1.y-late]
+PAGE_SHIFT: Final = 12
+PAGE_SIZE: Final = 1 << PAGE_SHIFT
+MAX_ORDER: Final = 11                      # orders 0..10 ([6.1]; 6.4 redefined MAX_ORDER)
+MAX_ORDER_NR_PAGES: Final = 1 << (MAX_ORDER - 1)
+pageblock_order: Final = 9                 # min(HUGETLB_PAGE_ORDER, MAX_ORDER - 1)
+pageblock_nr_pages: Final = 1 << pageblock_order
+PAGE_ALLOC_COSTLY_ORDER: Final = 3
+PCP_BATCH_SCALE_MAX: Final = 5             # CONFIG_PCP_BATCH_SCALE_MAX default [6.1.y-late]
 
 
 class MigrateType(enum.IntEnum):
@@ -51,16 +51,16 @@ class MigrateType(enum.IntEnum):
     ISOLATE = 5
 
 
-MIGRATE_UNMOVABLE = 0
-MIGRATE_MOVABLE = 1
-MIGRATE_RECLAIMABLE = 2
-MIGRATE_PCPTYPES = 3
-MIGRATE_HIGHATOMIC = 3
-MIGRATE_CMA = 4
-MIGRATE_ISOLATE = 5
-MIGRATE_TYPES = 6
+MIGRATE_UNMOVABLE: Final = 0
+MIGRATE_MOVABLE: Final = 1
+MIGRATE_RECLAIMABLE: Final = 2
+MIGRATE_PCPTYPES: Final = 3
+MIGRATE_HIGHATOMIC: Final = 3
+MIGRATE_CMA: Final = 4
+MIGRATE_ISOLATE: Final = 5
+MIGRATE_TYPES: Final = 6
 
-migratetype_names = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+migratetype_names: Final = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 
 # fallbacks[] of mm/page_alloc.c: the types a request may steal from, in order.
 fallbacks: tuple[tuple[int, ...], ...] = (
@@ -110,16 +110,16 @@ ZONE_NAMES = {ZoneType.DMA: "DMA", ZoneType.DMA32: "DMA32", ZoneType.NORMAL: "No
               ZoneType.HIGHMEM: "HighMem", ZoneType.MOVABLE: "Movable", ZoneType.DEVICE: "Device"}
 
 WMARK_MIN, WMARK_LOW, WMARK_HIGH, WMARK_PROMO = 0, 1, 2, 3
-NR_WMARK = 4
+NR_WMARK: Final = 4
 
 # zone->flags bits
-ZONE_BOOSTED_WATERMARK = 1 << 0
-ZONE_RECLAIM_ACTIVE = 1 << 1
+ZONE_BOOSTED_WATERMARK: Final = 1 << 0
+ZONE_RECLAIM_ACTIVE: Final = 1 << 1
 
 # pcp lists [6.1.y-late]: 3 types x 4 orders, then two THP lists.
-NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
-NR_PCP_THP = 2
-NR_PCP_LISTS = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
+NR_LOWORDER_PCP_LISTS: Final = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
+NR_PCP_THP: Final = 2
+NR_PCP_LISTS: Final = NR_LOWORDER_PCP_LISTS + NR_PCP_THP
 
 
 def pcp_allowed_order(order: int) -> bool:
@@ -203,7 +203,7 @@ class Zone:
         self.compact_init_free_pfn = 0
         self.compact_blockskip_flush = False
         self.initialized = False
-        self.capture = None              # compaction capture_control, when a compactor runs
+        self.capture: Any = None         # compaction capture_control, when a compactor runs
 
     # --- accessors named as the kernel's -------------------------------------------
     def populated(self) -> bool:
@@ -272,7 +272,7 @@ class PgData:
         self.vm_stat: dict[str, int] = {}
         self.online = True
         self.nr_zones = 0
-        self.lru = None
+        self.lru: Any = None
         self.kswapd_sleeping = True
         self.min_unmapped_pages = 0
         self.min_slab_pages = 0

@@ -17,6 +17,11 @@ be "bad" (see debug.py).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core import MM
+
 from .internal import (ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, ALLOC_MIN_RESERVE,
                        ALLOC_NO_WATERMARKS, ALLOC_NOFRAGMENT, ALLOC_NON_BLOCK, ALLOC_OOM,
                        ALLOC_RESERVES, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK, format_alloc_flags)
@@ -59,7 +64,7 @@ _NMT = MIGRATE_TYPES
 # counters
 
 
-def mod_zone_freepage_state(mm, zone: Zone, nr: int, mt: int) -> None:
+def mod_zone_freepage_state(mm: MM, zone: Zone, nr: int, mt: int) -> None:
     """Add ``nr`` to NR_FREE_PAGES (and NR_FREE_CMA_PAGES for CMA) with the per-CPU fold.
 
     Models __mod_zone_freepage_state -> __mod_zone_page_state: the delta goes
@@ -79,7 +84,7 @@ def mod_zone_freepage_state(mm, zone: Zone, nr: int, mt: int) -> None:
         zone.vm_free_cma += nr
 
 
-def set_pageblock_migratetype(mm, pfn: int, mt: int) -> None:
+def set_pageblock_migratetype(mm: MM, pfn: int, mt: int) -> None:
     """set_pageblock_migratetype(): mobility grouping off forces UNMOVABLE."""
     if mm.page_group_by_mobility_disabled and mt < MIGRATE_PCPTYPES:
         mt = MIGRATE_UNMOVABLE
@@ -88,12 +93,12 @@ def set_pageblock_migratetype(mm, pfn: int, mt: int) -> None:
     pb[i] = (pb[i] & ~PB_MT_MASK & 0xFF) | mt
 
 
-def _explain(mm, text: str) -> None:
+def _explain(mm: MM, text: str) -> None:
     if mm.explain is not None:
         mm.explain.append(text)
 
 
-def _shuffle_pick_tail(mm) -> bool:
+def _shuffle_pick_tail(mm: MM) -> bool:
     """shuffle_pick_tail(): one bit of a cached random u64 per call (mm/shuffle.c)."""
     if not mm.shuffle_rand_bits:
         mm.shuffle_rand = mm.rng.getrandbits(64)
@@ -108,7 +113,7 @@ def _shuffle_pick_tail(mm) -> bool:
 # the buddy core
 
 
-def __free_one_page(mm, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> None:
+def __free_one_page(mm: MM, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> None:
     """Put a block on the free lists, merging it with free buddies.
 
     Models mm/page_alloc.c:__free_one_page (no guard pages); compaction
@@ -124,7 +129,7 @@ def __free_one_page(mm, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> 
     zstart = zone.zone_start_pfn
     zend = zone.zone_end_pfn
     nr_free = zone.nr_free
-    capc = zone.capture
+    capc: Any = zone.capture
     buddy_pfn = 0
     flg[pfn] = 0
     ordr[pfn] = -1
@@ -185,7 +190,7 @@ def __free_one_page(mm, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> 
         rep.notify_free(mm, order)
 
 
-def del_page_from_free_list(mm, zone: Zone, pfn: int, order: int) -> None:
+def del_page_from_free_list(mm: MM, zone: Zone, pfn: int, order: int) -> None:
     """del_page_from_free_list(): unlink a free block head, clear PageBuddy/PG_reported."""
     mem = mm.mem
     nxt = mem.next
@@ -199,7 +204,7 @@ def del_page_from_free_list(mm, zone: Zone, pfn: int, order: int) -> None:
     zone.nr_free[order] -= 1
 
 
-def move_to_free_list(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
+def move_to_free_list(mm: MM, zone: Zone, pfn: int, order: int, mt: int) -> None:
     """move_to_free_list(): move a listed free block to the tail of another type's list."""
     mem = mm.mem
     nxt = mem.next
@@ -217,7 +222,7 @@ def move_to_free_list(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
     mem.mt[pfn] = mt
 
 
-def expand(mm, zone: Zone, pfn: int, low: int, high: int, mt: int) -> None:
+def expand(mm: MM, zone: Zone, pfn: int, low: int, high: int, mt: int) -> None:
     """Split a block of order ``high`` down to ``low``, freeing the upper halves.
 
     Models mm/page_alloc.c:expand (no guard pages): each upper half goes to
@@ -248,7 +253,7 @@ def expand(mm, zone: Zone, pfn: int, low: int, high: int, mt: int) -> None:
         mtv[p] = mt
 
 
-def __rmqueue_smallest(mm, zone: Zone, order: int, mt: int) -> int:
+def __rmqueue_smallest(mm: MM, zone: Zone, order: int, mt: int) -> int:
     """Take the smallest block of at least ``order`` from the ``mt`` lists, split it.
 
     Models mm/page_alloc.c:__rmqueue_smallest; returns the pfn or -1.
@@ -280,12 +285,12 @@ def __rmqueue_smallest(mm, zone: Zone, order: int, mt: int) -> int:
     return -1
 
 
-def _free_area_empty(mm, zone: Zone, order: int, mt: int) -> bool:
+def _free_area_empty(mm: MM, zone: Zone, order: int, mt: int) -> bool:
     head = zone.list_base + order * _NMT + mt
     return mm.mem.next[head] == head
 
 
-def can_steal_fallback(mm, order: int, start_mt: int) -> bool:
+def can_steal_fallback(mm: MM, order: int, start_mt: int) -> bool:
     """can_steal_fallback(): may this request claim the whole pageblock?"""
     if order >= pageblock_order:
         return True
@@ -293,7 +298,7 @@ def can_steal_fallback(mm, order: int, start_mt: int) -> bool:
             or start_mt == MIGRATE_UNMOVABLE or mm.page_group_by_mobility_disabled)
 
 
-def find_suitable_fallback(mm, zone: Zone, order: int, mt: int,
+def find_suitable_fallback(mm: MM, zone: Zone, order: int, mt: int,
                            only_stealable: bool) -> tuple[int, bool]:
     """(fallback migratetype or -1, can_steal) for an order of a zone.
 
@@ -315,7 +320,7 @@ def find_suitable_fallback(mm, zone: Zone, order: int, mt: int,
     return -1, can_steal
 
 
-def boost_watermark(mm, zone: Zone) -> bool:
+def boost_watermark(mm: MM, zone: Zone) -> bool:
     """Raise the zone's watermark_boost by a pageblock, capped by watermark_boost_factor.
 
     Models mm/page_alloc.c:boost_watermark.
@@ -332,7 +337,7 @@ def boost_watermark(mm, zone: Zone) -> bool:
     return True
 
 
-def move_freepages_block(mm, zone: Zone, pfn: int, mt: int,
+def move_freepages_block(mm: MM, zone: Zone, pfn: int, mt: int,
                          count_movable: bool = False) -> tuple[int, int]:
     """Move every free block of pfn's pageblock to the tail of ``mt`` lists.
 
@@ -367,12 +372,12 @@ def move_freepages_block(mm, zone: Zone, pfn: int, mt: int,
     return moved, movable
 
 
-def _change_pageblock_range(mm, pfn: int, start_order: int, mt: int) -> None:
+def _change_pageblock_range(mm: MM, pfn: int, start_order: int, mt: int) -> None:
     for i in range(1 << (start_order - pageblock_order)):
         set_pageblock_migratetype(mm, pfn + i * pageblock_nr_pages, mt)
 
 
-def steal_suitable_fallback(mm, zone: Zone, pfn: int, alloc_flags: int, start_type: int,
+def steal_suitable_fallback(mm: MM, zone: Zone, pfn: int, alloc_flags: int, start_type: int,
                             whole_block: bool) -> None:
     """Move a fallback block (and maybe its whole pageblock) to ``start_type``.
 
@@ -415,7 +420,7 @@ def steal_suitable_fallback(mm, zone: Zone, pfn: int, alloc_flags: int, start_ty
                      f"{'claimed' if claimed else 'not claimed'} for mt {start_type}")
 
 
-def __rmqueue_fallback(mm, zone: Zone, order: int, start_mt: int, alloc_flags: int) -> bool:
+def __rmqueue_fallback(mm: MM, zone: Zone, order: int, start_mt: int, alloc_flags: int) -> bool:
     """Steal a block from another migratetype's lists onto ``start_mt``'s.
 
     Models mm/page_alloc.c:__rmqueue_fallback: largest block first, the
@@ -457,7 +462,7 @@ def __rmqueue_fallback(mm, zone: Zone, order: int, start_mt: int, alloc_flags: i
     return True
 
 
-def __rmqueue(mm, zone: Zone, order: int, mt: int, alloc_flags: int) -> int:
+def __rmqueue(mm: MM, zone: Zone, order: int, mt: int, alloc_flags: int) -> int:
     """Take a block of ``order`` for ``mt``, falling back to other types.
 
     Models mm/page_alloc.c:__rmqueue (with CMA balancing when CMA exists).
@@ -479,7 +484,7 @@ def __rmqueue(mm, zone: Zone, order: int, mt: int, alloc_flags: int) -> int:
             return -1
 
 
-def rmqueue_bulk(mm, zone: Zone, order: int, count: int, lst, mt: int, alloc_flags: int) -> int:
+def rmqueue_bulk(mm: MM, zone: Zone, order: int, count: int, lst, mt: int, alloc_flags: int) -> int:
     """Refill a pcp list: up to ``count`` blocks appended at its tail.
 
     Models mm/page_alloc.c:rmqueue_bulk (check_pcp_refill never fails in the
@@ -506,7 +511,7 @@ def rmqueue_bulk(mm, zone: Zone, order: int, count: int, lst, mt: int, alloc_fla
     return i
 
 
-def _zone_statistics(mm, preferred: Zone, z: Zone, nr: int) -> None:
+def _zone_statistics(mm: MM, preferred: Zone, z: Zone, nr: int) -> None:
     """zone_statistics(): numa_hit/miss/foreign and local/other."""
     ev = z.numa_events
     if z.nid == preferred.nid:
@@ -520,7 +525,7 @@ def _zone_statistics(mm, preferred: Zone, z: Zone, nr: int) -> None:
         ev[5] += nr
 
 
-def rmqueue_buddy(mm, preferred: Zone, zone: Zone, order: int, alloc_flags: int,
+def rmqueue_buddy(mm: MM, preferred: Zone, zone: Zone, order: int, alloc_flags: int,
                   mt: int) -> int:
     """Take a block straight from the buddy lists under the zone lock.
 
@@ -542,7 +547,7 @@ def rmqueue_buddy(mm, preferred: Zone, zone: Zone, order: int, alloc_flags: int,
     return pfn
 
 
-def rmqueue(mm, preferred: Zone, zone: Zone, order: int, gfp: int, alloc_flags: int,
+def rmqueue(mm: MM, preferred: Zone, zone: Zone, order: int, gfp: int, alloc_flags: int,
             mt: int) -> int:
     """Allocate from one zone: the pcp for cheap orders, else the buddy.
 
@@ -560,7 +565,7 @@ def rmqueue(mm, preferred: Zone, zone: Zone, order: int, gfp: int, alloc_flags: 
     return pfn
 
 
-def wakeup_kswapd(mm, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
+def wakeup_kswapd(mm: MM, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
     """Hand a kswapd wakeup to vmscan (mm/vmscan.c:wakeup_kswapd) if one is modelled."""
     mm.kswapd_wakeups += 1
     cb = mm.wakeup_kswapd_cb
@@ -572,7 +577,7 @@ def wakeup_kswapd(mm, zone: Zone, gfp: int, order: int, highest_zoneidx: int) ->
 # watermarks
 
 
-def __zone_watermark_unusable_free(mm, z: Zone, order: int, alloc_flags: int) -> int:
+def __zone_watermark_unusable_free(mm: MM, z: Zone, order: int, alloc_flags: int) -> int:
     unusable = (1 << order) - 1
     if not alloc_flags & ALLOC_RESERVES:
         unusable += z.nr_reserved_highatomic
@@ -581,7 +586,7 @@ def __zone_watermark_unusable_free(mm, z: Zone, order: int, alloc_flags: int) ->
     return unusable
 
 
-def __zone_watermark_ok(mm, z: Zone, order: int, mark: int, highest_zoneidx: int,
+def __zone_watermark_ok(mm: MM, z: Zone, order: int, mark: int, highest_zoneidx: int,
                         alloc_flags: int, free_pages: int) -> bool:
     """Is the zone above ``mark`` for this request, with a block of the order free?
 
@@ -618,14 +623,14 @@ def __zone_watermark_ok(mm, z: Zone, order: int, mark: int, highest_zoneidx: int
     return False
 
 
-def zone_watermark_ok(mm, z: Zone, order: int, mark: int, highest_zoneidx: int,
+def zone_watermark_ok(mm: MM, z: Zone, order: int, mark: int, highest_zoneidx: int,
                       alloc_flags: int) -> bool:
     """zone_watermark_ok(): __zone_watermark_ok on the folded NR_FREE_PAGES."""
     return __zone_watermark_ok(mm, z, order, mark, highest_zoneidx, alloc_flags,
                                z.nr_free_pages())
 
 
-def zone_watermark_fast(mm, z: Zone, order: int, mark: int, highest_zoneidx: int,
+def zone_watermark_fast(mm: MM, z: Zone, order: int, mark: int, highest_zoneidx: int,
                         alloc_flags: int, gfp: int) -> bool:
     """The watermark check of get_page_from_freelist.
 
@@ -653,7 +658,7 @@ def zone_watermark_fast(mm, z: Zone, order: int, mark: int, highest_zoneidx: int
 # highatomic
 
 
-def reserve_highatomic_pageblock(mm, pfn: int, zone: Zone, order: int) -> None:
+def reserve_highatomic_pageblock(mm: MM, pfn: int, zone: Zone, order: int) -> None:
     """Turn the pageblock of a high-order atomic allocation into a HIGHATOMIC reserve.
 
     Models mm/page_alloc.c:reserve_highatomic_pageblock (1% of the zone plus a block).
@@ -670,7 +675,7 @@ def reserve_highatomic_pageblock(mm, pfn: int, zone: Zone, order: int) -> None:
                      f"in {zone.name} (now {zone.nr_reserved_highatomic})")
 
 
-def unreserve_highatomic_pageblock(mm, ac: "AllocContext", force: bool) -> bool:
+def unreserve_highatomic_pageblock(mm: MM, ac: "AllocContext", force: bool) -> bool:
     """Give a HIGHATOMIC pageblock back to the request's migratetype.
 
     Models mm/page_alloc.c:unreserve_highatomic_pageblock.
@@ -705,13 +710,15 @@ class AllocContext:
                  "spread_dirty_pages")
 
     def __init__(self, zonelist: list[Zone], nodemask, highest_zoneidx: int,
-                 migratetype: int) -> None:
+                 migratetype: int, preferred_idx: int | None = None,
+                 spread_dirty_pages: bool = False) -> None:
         self.zonelist = zonelist
         self.nodemask = nodemask
         self.highest_zoneidx = highest_zoneidx
         self.migratetype = migratetype
-        self.spread_dirty_pages = False
-        self.preferred_idx = first_zones_zonelist(zonelist, highest_zoneidx, nodemask)
+        self.spread_dirty_pages = spread_dirty_pages
+        self.preferred_idx = (first_zones_zonelist(zonelist, highest_zoneidx, nodemask)
+                              if preferred_idx is None else preferred_idx)
 
     @property
     def preferred_zone(self) -> Zone | None:
@@ -736,7 +743,7 @@ def first_zones_zonelist(zonelist: list[Zone], highest_zoneidx: int, nodemask) -
     return -1
 
 
-def alloc_flags_nofragment(mm, zone: Zone | None, gfp: int) -> int:
+def alloc_flags_nofragment(mm: MM, zone: Zone | None, gfp: int) -> int:
     """ALLOC_KSWAPD from the gfp, ALLOC_NOFRAGMENT for a Normal zone with DMA32 beside.
 
     Models mm/page_alloc.c:alloc_flags_nofragment (CONFIG_ZONE_DMA32 builds only).
@@ -751,7 +758,7 @@ def alloc_flags_nofragment(mm, zone: Zone | None, gfp: int) -> int:
     return alloc_flags | ALLOC_NOFRAGMENT
 
 
-def prep_new_page(mm, pfn: int, order: int, gfp: int, alloc_flags: int) -> None:
+def prep_new_page(mm: MM, pfn: int, order: int, gfp: int, alloc_flags: int) -> None:
     """Mark a block allocated (prep_new_page / post_alloc_hook, as far as modelled)."""
     mem = mm.mem
     mem.flags[pfn] = PG_head
@@ -764,7 +771,7 @@ def prep_new_page(mm, pfn: int, order: int, gfp: int, alloc_flags: int) -> None:
         po.set_page_owner(mm, pfn, order, gfp)
 
 
-def get_page_from_freelist(mm, gfp: int, order: int, alloc_flags: int,
+def get_page_from_freelist(mm: MM, gfp: int, order: int, alloc_flags: int,
                            ac: AllocContext) -> int:
     """Walk the zonelist for a zone that passes its watermark and can supply a block.
 
@@ -820,7 +827,7 @@ def get_page_from_freelist(mm, gfp: int, order: int, alloc_flags: int,
         return -1
 
 
-def prepare_alloc_pages(mm, gfp: int, order: int, preferred_nid: int,
+def prepare_alloc_pages(mm: MM, gfp: int, order: int, preferred_nid: int,
                         nodemask) -> tuple[AllocContext, int]:
     """Build the alloc_context and the fast path's alloc_flags.
 
@@ -838,7 +845,7 @@ def prepare_alloc_pages(mm, gfp: int, order: int, preferred_nid: int,
     return ac, alloc_flags
 
 
-def __alloc_pages(mm, gfp: int, order: int, preferred_nid: int, nodemask=None) -> int:
+def __alloc_pages(mm: MM, gfp: int, order: int, preferred_nid: int, nodemask=None) -> int:
     """Allocate 2^order pages: the fast path, then the slowpath.
 
     Models mm/page_alloc.c:__alloc_pages. The slowpath is
@@ -855,10 +862,8 @@ def __alloc_pages(mm, gfp: int, order: int, preferred_nid: int, nodemask=None) -
             ac0, flags0 = prepare_alloc_pages(mm, gfp, order, preferred_nid, None)
             base = mm.prep_cache[key] = (ac0.zonelist, ac0.highest_zoneidx, ac0.migratetype,
                                          ac0.preferred_idx, ac0.spread_dirty_pages, flags0)
-        ac = AllocContext.__new__(AllocContext)
-        (ac.zonelist, ac.highest_zoneidx, ac.migratetype, ac.preferred_idx,
-         ac.spread_dirty_pages, alloc_flags) = base
-        ac.nodemask = None
+        zonelist, hz, mt, pref_idx, spread, alloc_flags = base
+        ac = AllocContext(zonelist, None, hz, mt, pref_idx, spread)
     else:
         ac, alloc_flags = prepare_alloc_pages(mm, gfp, order, preferred_nid, nodemask)
     if ac.preferred_idx < 0:
@@ -881,7 +886,7 @@ def __alloc_pages(mm, gfp: int, order: int, preferred_nid: int, nodemask=None) -
 # freeing
 
 
-def free_one_page(mm, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> None:
+def free_one_page(mm: MM, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> None:
     """Free straight to the buddy under the zone lock (no PGFREE).
 
     Models mm/page_alloc.c:free_one_page.
@@ -891,7 +896,7 @@ def free_one_page(mm, zone: Zone, pfn: int, order: int, mt: int, fpi: int) -> No
     __free_one_page(mm, zone, pfn, order, mt, fpi)
 
 
-def _free_pages_prepare(mm, pfn: int, order: int) -> bool:
+def _free_pages_prepare(mm: MM, pfn: int, order: int) -> bool:
     """Check the block is an allocated head of ``order`` and clear its state.
 
     Models the checks of mm/page_alloc.c:free_pages_prepare that the model
@@ -923,7 +928,7 @@ def _free_pages_prepare(mm, pfn: int, order: int) -> bool:
     return False
 
 
-def __free_pages_ok(mm, pfn: int, order: int, fpi: int) -> None:
+def __free_pages_ok(mm: MM, pfn: int, order: int, fpi: int) -> None:
     """Free a non-pcp order straight to the buddy, counting PGFREE.
 
     Models mm/page_alloc.c:__free_pages_ok.
@@ -936,7 +941,7 @@ def __free_pages_ok(mm, pfn: int, order: int, fpi: int) -> None:
     mm.events[EV_PGFREE] += 1 << order
 
 
-def free_the_page(mm, pfn: int, order: int) -> None:
+def free_the_page(mm: MM, pfn: int, order: int) -> None:
     """free_the_page(): pcp orders to the pcp, the rest to the buddy."""
     if pcp_allowed_order(order):
         free_unref_page(mm, pfn, order)
@@ -944,12 +949,12 @@ def free_the_page(mm, pfn: int, order: int) -> None:
         __free_pages_ok(mm, pfn, order, FPI_NONE)
 
 
-def __free_pages(mm, pfn: int, order: int) -> None:
+def __free_pages(mm: MM, pfn: int, order: int) -> None:
     """__free_pages() for a block the caller holds the only reference to."""
     free_the_page(mm, pfn, order)
 
 
-def _page_zone(mm, pfn: int) -> Zone:
+def _page_zone(mm: MM, pfn: int) -> Zone:
     """page_zone(): the zone whose span holds pfn (cached by pageblock)."""
     z = mm.pb_zone[pfn >> pageblock_order]
     if z is not None:
@@ -960,7 +965,7 @@ def _page_zone(mm, pfn: int) -> Zone:
     return z
 
 
-def split_page(mm, pfn: int, order: int) -> None:
+def split_page(mm: MM, pfn: int, order: int) -> None:
     """Turn an allocated order-n block into 2^n order-0 allocations (mm/page_alloc.c:split_page)."""
     mem = mm.mem
     if not (mem.flags[pfn] & PG_head and mem.order[pfn] == order):
@@ -975,7 +980,7 @@ def split_page(mm, pfn: int, order: int) -> None:
         po.split(mm, pfn, order)
 
 
-def __free_pages_core(mm, zone: Zone, pfn: int, order: int) -> None:
+def __free_pages_core(mm: MM, zone: Zone, pfn: int, order: int) -> None:
     """Release boot or hotplugged memory to the buddy (managed += 2^order).
 
     Models mm/page_alloc.c:__free_pages_core -> __free_pages_ok with
@@ -991,7 +996,7 @@ def __free_pages_core(mm, zone: Zone, pfn: int, order: int) -> None:
     mm.events[EV_PGFREE] += n
 
 
-def install_free_block(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
+def install_free_block(mm: MM, zone: Zone, pfn: int, order: int, mt: int) -> None:
     """Put a free block at the tail of its list as a loaded capture says it is.
 
     Not a kernel function: the capture and snapshot loaders rebuild lists in
@@ -1009,7 +1014,7 @@ def install_free_block(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
     zone.nr_free[order] += 1
 
 
-def empty_zone_lists(mm, zone: Zone) -> None:
+def empty_zone_lists(mm: MM, zone: Zone) -> None:
     """Empty a zone's free lists (nr_free 0) and every CPU's pcp lists of it.
 
     Not a kernel function: the loaders of captured states (sources/fldump.py,
@@ -1034,7 +1039,7 @@ def empty_zone_lists(mm, zone: Zone) -> None:
 # isolating free pages (compaction's free scanner, page reporting, isolation)
 
 
-def __isolate_free_page(mm, zone: Zone, pfn: int, order: int) -> int:
+def __isolate_free_page(mm: MM, zone: Zone, pfn: int, order: int) -> int:
     """Take a free block off the buddy lists for a caller that will put it back or use it.
 
     Models mm/page_alloc.c:__isolate_free_page: outside an isolated pageblock
@@ -1063,7 +1068,7 @@ def __isolate_free_page(mm, zone: Zone, pfn: int, order: int) -> int:
     return 1 << order
 
 
-def __putback_isolated_page(mm, zone: Zone, pfn: int, order: int, mt: int) -> None:
+def __putback_isolated_page(mm: MM, zone: Zone, pfn: int, order: int, mt: int) -> None:
     """Return an isolated free block to the tail, without a reporting notification.
 
     Models mm/page_alloc.c:__putback_isolated_page.
@@ -1071,7 +1076,7 @@ def __putback_isolated_page(mm, zone: Zone, pfn: int, order: int, mt: int) -> No
     __free_one_page(mm, zone, pfn, order, mt, FPI_SKIP_REPORT_NOTIFY | FPI_TO_TAIL)
 
 
-def split_free_page(mm, zone: Zone, pfn: int, order: int, split_pfn_offset: int) -> int:
+def split_free_page(mm: MM, zone: Zone, pfn: int, order: int, split_pfn_offset: int) -> int:
     """Split a free block at an offset so each part can follow its own pageblock's type.
 
     Models mm/page_alloc.c:split_free_page; returns 0, or -2 (-ENOENT) when

@@ -13,6 +13,10 @@ head (list_add / list_first_entry) and whose left end is the tail
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .core import MM, AcCacheEntry
 
 from .mmzone import NR_PCP_LISTS, PCP_BATCH_SCALE_MAX, ZONE_RECLAIM_ACTIVE, Zone
 
@@ -123,7 +127,7 @@ def nr_pcp_high(pcp: PerCpuPages, zone: Zone, free_high: bool) -> int:
 # allocation from the pcp lists
 
 
-def __rmqueue_pcplist(mm, zone: Zone, order: int, mt: int, alloc_flags: int,
+def __rmqueue_pcplist(mm: MM, zone: Zone, order: int, mt: int, alloc_flags: int,
                       pcp: PerCpuPages, lst) -> int:
     """Take the head of a pcp list, refilling it with rmqueue_bulk when empty.
 
@@ -142,7 +146,7 @@ def __rmqueue_pcplist(mm, zone: Zone, order: int, mt: int, alloc_flags: int,
     return pfn
 
 
-def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
+def rmqueue_pcplist(mm: MM, preferred: Zone, zone: Zone, order: int, mt: int,
                     alloc_flags: int) -> int:
     """Take a block from the running CPU's pcp list, refilling it from the buddy.
 
@@ -164,7 +168,7 @@ def rmqueue_pcplist(mm, preferred: Zone, zone: Zone, order: int, mt: int,
     return pfn
 
 
-def __alloc_pages_bulk(mm, gfp: int, preferred_nid: int, nodemask, nr_pages: int,
+def __alloc_pages_bulk(mm: MM, gfp: int, preferred_nid: int, nodemask, nr_pages: int,
                        page_array: list[int] | None = None) -> list[int]:
     """Allocate up to nr_pages order-0 pages in one pcp lock hold.
 
@@ -241,7 +245,7 @@ def __alloc_pages_bulk(mm, gfp: int, preferred_nid: int, nodemask, nr_pages: int
 # freeing to the pcp lists
 
 
-def free_unref_page(mm, pfn: int, order: int) -> None:
+def free_unref_page(mm: MM, pfn: int, order: int) -> None:
     """Free a pcp-order block to the running CPU's pcp list.
 
     Models mm/page_alloc.c:free_unref_page and free_unref_page_commit
@@ -269,7 +273,7 @@ def free_unref_page(mm, pfn: int, order: int) -> None:
     free_unref_page_commit(mm, zone, pcp, pfn, pcpmt, order)
 
 
-def free_unref_page_commit(mm, zone: Zone, pcp: PerCpuPages, pfn: int, pcpmt: int,
+def free_unref_page_commit(mm: MM, zone: Zone, pcp: PerCpuPages, pfn: int, pcpmt: int,
                            order: int) -> None:
     """Push a block on a pcp list; flush a batch when the list is over high.
 
@@ -288,7 +292,7 @@ def free_unref_page_commit(mm, zone: Zone, pcp: PerCpuPages, pfn: int, pcpmt: in
         free_pcppages_bulk(mm, zone, nr_pcp_free(pcp, high, pcp.batch, free_high), pcp, pindex)
 
 
-def free_pcppages_bulk(mm, zone: Zone, count: int, pcp: PerCpuPages, pindex: int) -> None:
+def free_pcppages_bulk(mm: MM, zone: Zone, count: int, pcp: PerCpuPages, pindex: int) -> None:
     """Return ``count`` pages from a pcp to the buddy, oldest first, list by list.
 
     Models mm/page_alloc.c:free_pcppages_bulk: round-robin over the lists
@@ -331,7 +335,7 @@ def free_pcppages_bulk(mm, zone: Zone, count: int, pcp: PerCpuPages, pindex: int
                 break
 
 
-def free_unref_page_list(mm, pfns: list[int]) -> None:
+def free_unref_page_list(mm: MM, pfns: list[int]) -> None:
     """Free a list of order-0 pages through the pcp, batch by batch.
 
     Models mm/page_alloc.c:free_unref_page_list [6.1.y-late]: the pcp lock
@@ -368,7 +372,7 @@ def free_unref_page_list(mm, pfns: list[int]) -> None:
 # drains
 
 
-def drain_pages_zone(mm, cpu: int, zone: Zone) -> None:
+def drain_pages_zone(mm: MM, cpu: int, zone: Zone) -> None:
     """Empty one CPU's pcp of a zone, batch << PCP_BATCH_SCALE_MAX per lock hold.
 
     Models mm/page_alloc.c:drain_pages_zone [6.1.y-late].
@@ -381,14 +385,14 @@ def drain_pages_zone(mm, cpu: int, zone: Zone) -> None:
         count = pcp.count
 
 
-def drain_pages(mm, cpu: int) -> None:
+def drain_pages(mm: MM, cpu: int) -> None:
     """drain_pages(): every populated zone of one CPU."""
     for zone in mm.zones:
         if zone.present_pages and zone.pcp:
             drain_pages_zone(mm, cpu, zone)
 
 
-def drain_all_pages(mm, zone: Zone | None = None) -> None:
+def drain_all_pages(mm: MM, zone: Zone | None = None) -> None:
     """Drain every online CPU's pcps (of one zone or all), from the calling CPU.
 
     Models mm/page_alloc.c:__drain_all_pages (6.1 drains remote pcps under
@@ -413,7 +417,7 @@ def drain_all_pages(mm, zone: Zone | None = None) -> None:
 # operations and compare the machines' states.
 
 
-def _alloc_context_cached(mm, key: int, gfp: int, preferred_nid: int):
+def _alloc_context_cached(mm: MM, key: int, gfp: int, preferred_nid: int) -> AcCacheEntry:
     """prepare_alloc_pages + alloc_flags_nofragment, memoised per (gfp, node, cpu).
 
     The entry also holds what the pcp hit needs: whether rmqueue may use the
@@ -423,7 +427,7 @@ def _alloc_context_cached(mm, key: int, gfp: int, preferred_nid: int):
     """
     ac, alloc_flags = prepare_alloc_pages(mm, gfp, 0, preferred_nid, None)
     if ac.preferred_idx < 0:
-        ent = (None, 0, 0, 0, False, 0, False)
+        ent: AcCacheEntry = (None, 0, 0, 0, False, 0, False)
     else:
         zone = ac.zonelist[ac.preferred_idx]
         alloc_flags |= alloc_flags_nofragment(mm, zone, gfp)
@@ -435,7 +439,7 @@ def _alloc_context_cached(mm, key: int, gfp: int, preferred_nid: int):
     return ent
 
 
-def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
+def alloc_pages_fast(mm: MM, gfp: int, order: int, preferred_nid: int) -> int:
     """__alloc_pages() with the pcp-hit case inlined (see the block comment above)."""
     gfp &= mm.gfp_allowed_mask
     if order <= 3 and mm.trace is None and mm.explain is None and not mm.page_poisoning:
@@ -444,7 +448,7 @@ def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
         if ent is None:
             ent = _alloc_context_cached(mm, key, gfp, preferred_nid)
         zone, hz, mt, alloc_flags, pcp_ok, ev_idx, local = ent
-        if pcp_ok:
+        if pcp_ok and zone is not None:
             pcp = zone.pcp[mm.cpu]
             lst = pcp.lists[MIGRATE_PCPTYPES * order + mt]
             if lst and not pcp.locked:
@@ -481,7 +485,7 @@ def alloc_pages_fast(mm, gfp: int, order: int, preferred_nid: int) -> int:
     return __alloc_pages(mm, gfp, order, preferred_nid, None)
 
 
-def free_pages_fast(mm, pfn: int, order: int) -> None:
+def free_pages_fast(mm: MM, pfn: int, order: int) -> None:
     """__free_pages() with the pcp free inlined (see the block comment above)."""
     mem = mm.mem
     if (order <= 3 and mm.trace is None and mem.flags[pfn] == PG_head
@@ -511,12 +515,48 @@ def free_pages_fast(mm, pfn: int, order: int) -> None:
     __free_pages(mm, pfn, order)
 
 
+# The facade's entry points (machine.Machine.alloc_pages / free_pages): argument checks
+# and the running CPU set here, next to the fast paths, so that a compiled build
+# (compiled.py) runs the whole call natively. Not kernel functions. Negative codes
+# below -1 name the argument at fault; the facade turns them into its errors.
+API_BAD_CPU: Final = -2
+API_BAD_ORDER: Final = -3
+API_BAD_NODE: Final = -4
+API_BAD_PFN: Final = -5
+
+
+def api_alloc_pages(mm: MM, gfp: int, order: int, cpu: int, nid: int) -> int:
+    """alloc_pages() on ``cpu`` (nid -1: the CPU's node): a pfn, -1 on failure, or API_BAD_*."""
+    if cpu >= mm.nr_cpu_ids or cpu < 0 or not mm.cpu_online[cpu]:
+        return API_BAD_CPU
+    if order < 0 or order >= MAX_ORDER:
+        return API_BAD_ORDER
+    if nid < 0:
+        nid = mm.cpu_to_node[cpu]
+    elif nid >= len(mm.nodes):
+        return API_BAD_NODE
+    mm.cpu = cpu
+    return alloc_pages_fast(mm, gfp, order, nid)
+
+
+def api_free_pages(mm: MM, pfn: int, order: int, cpu: int) -> int:
+    """__free_pages() on ``cpu``: 1, 0 when it was a bad free (reported), or API_BAD_*."""
+    if cpu >= mm.nr_cpu_ids or cpu < 0 or not mm.cpu_online[cpu]:
+        return API_BAD_CPU
+    if pfn < 0 or pfn >= mm.mem.npfn:
+        return API_BAD_PFN
+    mm.cpu = cpu
+    before = mm.nr_bad_pages
+    free_pages_fast(mm, pfn, order)
+    return 1 if mm.nr_bad_pages == before else 0
+
+
 # The buddy side these paths hand blocks to and take them from. Imported last, as
 # page_alloc imports this module last: whichever is imported first, both are
 # complete by the time either's functions run.
 from .internal import ALLOC_CMA, ALLOC_WMARK_MASK  # noqa: E402
 from .memmap import PB_MT_MASK, PG_head, PG_pcp  # noqa: E402
-from .mmzone import (MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,  # noqa: E402
+from .mmzone import (MAX_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES,  # noqa: E402
                      PAGE_ALLOC_COSTLY_ORDER, ZONE_BOOSTED_WATERMARK, order_to_pindex,
                      pageblock_order, pindex_to_order)
 from .page_alloc import (FPI_NONE, __alloc_pages, __free_one_page, __free_pages,  # noqa: E402

@@ -283,7 +283,7 @@ def _cpuset_fallback(mm, gfp: int, order: int, alloc_flags: int, ac: AllocContex
 
 def _nopage(mm, gfp: int, order: int, ac: AllocContext, alloc_flags: int) -> int:
     """nopage/fail: warn_alloc unless __GFP_NOWARN."""
-    mm.alloc_failures = getattr(mm, "alloc_failures", 0) + 1
+    mm.alloc_failures += 1
     if not gfp & __GFP_NOWARN:
         from .show_mem import warn_alloc
         task = getattr(mm, "current", None)

@@ -12,6 +12,8 @@ kernel keeps them per CPU and sums on read, which gives the same numbers.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from .mmzone import MAX_ORDER
 
 __all__ = ["ZONE_STAT_ITEMS", "NUMA_STAT_ITEMS", "NODE_STAT_ITEMS", "VM_EVENT_ITEMS",
@@ -88,10 +90,10 @@ def ev_index(name: str) -> int:
     return _EV[name]
 
 
-EV_PGALLOC = _EV["pgalloc_dma"]          # + zone_idx
-EV_ALLOCSTALL = _EV["allocstall_dma"]    # + zone_idx
-EV_PGSKIP = _EV["pgskip_dma"]
-EV_PGFREE = _EV["pgfree"]
+EV_PGALLOC: Final = _EV["pgalloc_dma"]          # + zone_idx
+EV_ALLOCSTALL: Final = _EV["allocstall_dma"]    # + zone_idx
+EV_PGSKIP: Final = _EV["pgskip_dma"]
+EV_PGFREE: Final = _EV["pgfree"]
 
 
 def fill_contig_page_info(nr_free: list[int], suitable_order: int) -> tuple[int, int, int]:
