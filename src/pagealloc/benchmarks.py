@@ -216,4 +216,8 @@ def run_benchmark(name: str, **kw) -> dict:
     if name not in BENCHMARKS:
         from .errors import PageAllocError
         raise PageAllocError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
-    return BENCHMARKS[name](**kw)
+    from .compiled import compiled_modules
+    r = BENCHMARKS[name](**kw)
+    # which build ran: the mypyc-compiled modules (pagealloc compile) or pure Python
+    r["compiled"] = compiled_modules()
+    return r

@@ -466,7 +466,7 @@ def alloc_pages_fast(mm: MM, gfp: int, order: int, preferred_nid: int) -> int:
                 if ok or zone_watermark_fast(mm, zone, order, mark, hz, alloc_flags, gfp):
                     # rmqueue_pcplist, pcp hit
                     pcp.free_factor >>= 1
-                    pfn = lst.pop()
+                    ipfn: Any = lst.pop()     # kept boxed (see free_pages_fast)
                     pcp.count -= 1 << order
                     mm.events[ev_idx] += 1 << order
                     ev = zone.numa_events
@@ -478,31 +478,34 @@ def alloc_pages_fast(mm: MM, gfp: int, order: int, preferred_nid: int) -> int:
                     if zone.flags & ZONE_BOOSTED_WATERMARK:
                         zone.flags &= ~ZONE_BOOSTED_WATERMARK
                         wakeup_kswapd(mm, zone, 0, 0, zone.idx)
-                    mm.mem.flags[pfn] = PG_head     # pcp entries already carry their order
+                    mm.mem.flags[ipfn] = PG_head     # pcp entries already carry their order
                     if mm.page_owner is not None:
-                        mm.page_owner.set_page_owner(mm, pfn, order, gfp)
-                    return pfn
+                        mm.page_owner.set_page_owner(mm, ipfn, order, gfp)
+                    return ipfn
     return __alloc_pages(mm, gfp, order, preferred_nid, None)
 
 
 def free_pages_fast(mm: MM, pfn: int, order: int) -> None:
     """__free_pages() with the pcp free inlined (see the block comment above)."""
     mem = mm.mem
-    if (order <= 3 and mm.trace is None and mem.flags[pfn] == PG_head
-            and mem.order[pfn] == order and mm.page_owner is None and not mm.page_poisoning
-            and (mm.page_users is None or not mm.page_users.kind[pfn])):
+    # One boxed pfn for the per-page arrays: in the compiled build an int-typed
+    # index would be boxed again at every memoryview access (no effect in Python).
+    ipfn: Any = pfn
+    if (order <= 3 and mm.trace is None and mem.flags[ipfn] == PG_head
+            and mem.order[ipfn] == order and mm.page_owner is None and not mm.page_poisoning
+            and (mm.page_users is None or not mm.page_users.kind[ipfn])):
         mt = mem.pageblock[pfn >> pageblock_order] & PB_MT_MASK
         if mt < MIGRATE_PCPTYPES:
             zone = mm.pb_zone[pfn >> pageblock_order]
             if zone is not None:
                 pcp = zone.pcp[mm.cpu]
                 if not pcp.locked:
-                    mem.mt[pfn] = mt
+                    mem.mt[ipfn] = mt
                     # free_unref_page_commit
                     mm.events[EV_PGFREE] += 1 << order
                     pindex = MIGRATE_PCPTYPES * order + mt
-                    pcp.lists[pindex].append(pfn)
-                    mem.flags[pfn] = PG_pcp
+                    pcp.lists[pindex].append(ipfn)
+                    mem.flags[ipfn] = PG_pcp
                     pcp.count += 1 << order
                     free_high = pcp.free_factor and order
                     high = pcp.high
