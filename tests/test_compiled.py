@@ -66,6 +66,7 @@ def test_compiled_build_gives_identical_results(compiled_root: Path) -> None:
     assert compiled["random"] == pure["random"]
     assert compiled["pressure"] == pure["pressure"]
     assert compiled["verify"] == pure["verify"]
+    assert compiled["replay"] == pure["replay"]
     # and the workload is not vacuous
     assert pure["random"]["trace_lines"] > 1000
     assert pure["pressure"]["pgsteal_kswapd"] > 0

@@ -177,8 +177,12 @@ def bench_pressure(mem: str = "4G", n: int = 3, chunk: int = 256, thp_every: int
             "compact_stall": ev[ev_index("compact_stall")]}
 
 
-def bench_stat(n: int = 1_000_000, path: str | None = None) -> dict:
-    """`pagealloc stat` throughput: lines per second on a synthetic trace of real lines."""
+def bench_stat(n: int = 1_000_000, path: str | None = None, jobs: int | None = 2) -> dict:
+    """`pagealloc stat` throughput: lines per second on a synthetic trace of real lines.
+
+    ``jobs``: the processes sharing the scan, 2 as the benchmark is defined (stat_trace's
+    own default follows the load average and would fall to 1 on a busy machine); None
+    lets stat_trace choose."""
     import importlib.util
     from pathlib import Path
     script = Path(__file__).resolve().parents[2] / "bench" / "bench_stat.py"
@@ -188,7 +192,7 @@ def bench_stat(n: int = 1_000_000, path: str | None = None) -> dict:
         raise PageAllocError(f"benchmark script {script} not found (run from a checkout)")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    r = mod.run(path=path, lines=n)
+    r = mod.run(path=path, lines=n, jobs=jobs)
     r.setdefault("name", "stat")
     return r
 

@@ -12,8 +12,7 @@ from typing import Iterable
 from .errors import PageAllocError
 from .sizes import parse_size
 from .mm import page_alloc as pa
-from .mm.page_alloc import __alloc_pages as _alloc_pages
-from .mm.pcp import API_BAD_CPU, api_alloc_pages, api_free_pages
+from .machine_api import AllocAPI
 from .mm.page_alloc import __alloc_pages_bulk as _alloc_pages_bulk
 from .mm.core import MM
 from .mm.memmap import PG_buddy, PG_head, PG_pcp
@@ -26,7 +25,7 @@ from .machine_reclaim import ReclaimMixin  # noqa: E402
 
 __all__ = ["Machine", "parse_size"]
 
-class Machine(DebugMixin, HotplugMixin, ReclaimMixin):
+class Machine(AllocAPI, DebugMixin, HotplugMixin, ReclaimMixin):
     """A simulated machine running the Linux 6.1 page allocator."""
 
     def __init__(self, mm: MM, spec: MachineSpec | None = None) -> None:
@@ -96,48 +95,6 @@ class Machine(DebugMixin, HotplugMixin, ReclaimMixin):
         return m
 
     # --- allocation API -----------------------------------------------------------------
-    def _cpu(self, cpu: int | None) -> int:
-        mm = self.mm
-        c = self.default_cpu if cpu is None else cpu
-        if not 0 <= c < mm.nr_cpu_ids or not mm.cpu_online[c]:
-            raise PageAllocError(f"cpu {c} is not online (online: {mm.online_cpus()})")
-        return c
-
-    def alloc_pages(self, gfp: int, order: int = 0, cpu: int | None = None,
-                    nid: int | None = None, nodemask: Iterable[int] | None = None) -> int | None:
-        """alloc_pages(): the pfn of a 2^order block, or None on failure."""
-        c = self.default_cpu if cpu is None else cpu
-        if nodemask is None:
-            pfn = api_alloc_pages(self.mm, gfp, order, c, -1 if nid is None else nid)
-            if pfn >= 0:
-                return pfn
-            if pfn == -1:
-                return None
-        else:
-            pfn = API_BAD_CPU
-        mm = self.mm
-        self._cpu(c)
-        if order < 0 or order >= MAX_ORDER:
-            raise PageAllocError(f"order {order} out of range 0..{MAX_ORDER - 1}")
-        if nid is not None and not 0 <= nid < len(mm.nodes):
-            raise PageAllocError(f"node {nid} does not exist (nodes 0..{len(mm.nodes) - 1})")
-        if pfn != API_BAD_CPU or nodemask is None:
-            raise PageAllocError(f"alloc_pages: unexpected argument error {pfn}")
-        mm.cpu = c
-        pref = mm.cpu_to_node[c] if nid is None else nid
-        pfn = _alloc_pages(mm, int(gfp), order, pref, frozenset(nodemask))
-        return None if pfn < 0 else pfn
-
-    def free_pages(self, pfn: int, order: int = 0, cpu: int | None = None) -> bool:
-        """__free_pages(): False (and a Bad page report) when the block is not allocated."""
-        c = self.default_cpu if cpu is None else cpu
-        r = api_free_pages(self.mm, pfn, order, c)
-        if r >= 0:
-            return r == 1
-        self._cpu(c)
-        npfn = self.mm.mem.npfn
-        raise PageAllocError(f"pfn {pfn:#x} is outside the machine (0..{npfn - 1:#x})")
-
     def alloc_pages_bulk(self, gfp: int, nr_pages: int, cpu: int | None = None,
                          nid: int | None = None) -> list[int]:
         """alloc_pages_bulk(): up to nr_pages order-0 pfns (fewer if memory is short)."""

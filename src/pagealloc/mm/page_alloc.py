@@ -131,34 +131,43 @@ def __free_one_page(mm: MM, zone: Zone, pfn: int, order: int, mt: int, fpi: int)
     nr_free = zone.nr_free
     capc: Any = zone.capture
     buddy_pfn = 0
-    flg[pfn] = 0
-    ordr[pfn] = -1
+    # Indices into the per-page arrays are kept boxed (Any): the compiled build would
+    # otherwise box them again for every memoryview access (no effect in Python).
+    ib: Any
+    n: Any
+    p: Any
+    ip: Any = pfn
+    flg[ip] = 0
+    ordr[ip] = -1
     while order < MAX_ORDER - 1:
         if capc is not None and capc.capture(mm, zone, pfn, order, mt):
             mod_zone_freepage_state(mm, zone, -(1 << order), mt)
             return
         buddy_pfn = pfn ^ (1 << order)
-        if (buddy_pfn < zstart or buddy_pfn >= zend or not flg[buddy_pfn] & PG_buddy
-                or ordr[buddy_pfn] != order):
+        if buddy_pfn < zstart or buddy_pfn >= zend:
+            break
+        ib = buddy_pfn
+        if not flg[ib] & PG_buddy or ordr[ib] != order:
             break
         if order >= pageblock_order:
             buddy_mt = mem.pageblock[buddy_pfn >> pageblock_order] & PB_MT_MASK
             if mt != buddy_mt and (mt >= MIGRATE_PCPTYPES or buddy_mt >= MIGRATE_PCPTYPES):
                 break
         # del_page_from_free_list(buddy)
-        n = nxt[buddy_pfn]
-        p = prv[buddy_pfn]
+        n = nxt[ib]
+        p = prv[ib]
         nxt[p] = n
         prv[n] = p
-        flg[buddy_pfn] = 0
-        ordr[buddy_pfn] = -1
+        flg[ib] = 0
+        ordr[ib] = -1
         nr_free[order] -= 1
         pfn &= buddy_pfn
         order += 1
 
-    flg[pfn] = PG_buddy
-    ordr[pfn] = order
-    mem.mt[pfn] = mt
+    ip = pfn
+    flg[ip] = PG_buddy
+    ordr[ip] = order
+    mem.mt[ip] = mt
     if fpi & FPI_TO_TAIL:
         to_tail = True
     elif order >= _SHUFFLE_ORDER and mm.shuffle:
@@ -171,19 +180,19 @@ def __free_one_page(mm: MM, zone: Zone, pfn: int, order: int, mt: int, fpi: int)
                    and ordr[hb] == order + 1)
     else:
         to_tail = False
-    head = zone.list_base + order * _NMT + mt
+    head: Any = zone.list_base + order * _NMT + mt
     if to_tail:
-        last = prv[head]
-        nxt[pfn] = head
-        prv[pfn] = last
-        nxt[last] = pfn
-        prv[head] = pfn
+        last: Any = prv[head]
+        nxt[ip] = head
+        prv[ip] = last
+        nxt[last] = ip
+        prv[head] = ip
     else:
-        first = nxt[head]
-        nxt[pfn] = first
-        prv[pfn] = head
-        prv[first] = pfn
-        nxt[head] = pfn
+        first: Any = nxt[head]
+        nxt[ip] = first
+        prv[ip] = head
+        prv[first] = ip
+        nxt[head] = ip
     nr_free[order] += 1
     rep = mm.reporting
     if rep is not None and not fpi & FPI_SKIP_REPORT_NOTIFY and order >= rep.order:
@@ -237,6 +246,11 @@ def expand(mm: MM, zone: Zone, pfn: int, low: int, high: int, mt: int) -> None:
     nr_free = zone.nr_free
     base = zone.list_base + mt
     size = 1 << high
+    # p, head and first are kept boxed (Any): the compiled build would otherwise box
+    # them again for every memoryview access (no effect in Python)
+    p: Any
+    head: Any
+    first: Any
     while high > low:
         high -= 1
         size >>= 1
@@ -263,6 +277,8 @@ def __rmqueue_smallest(mm: MM, zone: Zone, order: int, mt: int) -> int:
     prv = mem.prev
     head = zone.list_base + order * _NMT + mt
     current_order = order
+    pfn: Any            # kept boxed for the per-page arrays (see __free_one_page)
+    n: Any
     while current_order < MAX_ORDER:
         pfn = nxt[head]
         if pfn != head:

@@ -38,7 +38,7 @@ import sys
 import threading
 import zlib
 from types import MappingProxyType
-from typing import IO, Iterator, Mapping, NamedTuple
+from typing import IO, Final, Iterator, Mapping, NamedTuple
 
 from ..errors import InputError
 from ..mm.gfp import parse_gfp
@@ -55,12 +55,18 @@ KMEM_EVENTS = ("mm_page_alloc", "mm_page_free", "mm_page_free_batched",
 #: What :func:`detect_format` can answer.
 FORMATS = ("ftrace", "trace-cmd", "perf")
 
-BLOCK_SIZE = 1 << 18                # fits the L2 cache with its lines: faster than 1 MiB
-_TAIL_CACHE_MAX = 1 << 16          # distinct "order=... migratetype=... gfp_flags=..." tails
-_WHO_CACHE_MAX = 1 << 16           # distinct "comm-pid" columns
+BLOCK_SIZE: Final = 1 << 18                # fits the L2 cache with its lines: faster than 1 MiB
+_TAIL_CACHE_MAX: Final = 1 << 16          # distinct "order=... migratetype=... gfp_flags=..." tails
+_WHO_CACHE_MAX: Final = 1 << 16           # distinct "comm-pid" columns
 
 # event codes used internally (and by the stat fast path)
-ALLOC, FREE, BATCHED, ZONE_LOCKED, DRAIN, EXTFRAG, OTHER = range(1, 8)
+ALLOC: Final = 1
+FREE: Final = 2
+BATCHED: Final = 3
+ZONE_LOCKED: Final = 4
+DRAIN: Final = 5
+EXTFRAG: Final = 6
+OTHER: Final = 7
 _CODES = dict(zip(KMEM_EVENTS, (ALLOC, FREE, BATCHED, ZONE_LOCKED, DRAIN, EXTFRAG)))
 
 
@@ -141,7 +147,7 @@ class _Closing:
             self.raw.close()
 
 
-def _open_binary(path: str) -> tuple[IO[bytes], str]:
+def _open_binary(path: str) -> tuple[IO[bytes] | _Closing, str]:
     """Open ``path`` (or stdin for ``-``) for reading bytes, undoing compression.
 
     Returns the stream and the compression found ("", "xz", "gz", "bz2").
@@ -182,6 +188,7 @@ def _read_blocks(path: str, block_size: int, start: int = 0,
     """
     f, comp = _open_binary(path)
     if not comp:
+        assert not isinstance(f, _Closing)
         try:
             if start:
                 f.seek(start)
@@ -476,6 +483,10 @@ class BadLines:
 
     path: str
     skip_bad: bool
+    lines: int
+    bad_lines: int
+    first_bad: tuple[int, str] | None
+    lost_events: int
 
     def _init_bad(self, path: str, skip_bad: bool) -> None:
         self.path = str(path)
@@ -652,7 +663,7 @@ class TraceReader(BadLines):
                  body: bytes, flags: str) -> TraceEvent | None:
         text = body.decode("utf-8", "replace").strip()
         try:
-            ev = generic_event(n, ts, cpu, who, name, text, flags)
+            ev = generic_event(n, ts, cpu, (who[0], who[1]), name, text, flags)
         except ValueError as e:
             self._bad(n, f"{name}: {e}")
             return None
@@ -740,6 +751,7 @@ def parse_line(line: bytes, n: int = 0) -> TraceEvent | str | None:
             break
         seen_event = seen_event or (name is not None and b"[" in line[:a])
         start = a + 2
+    assert name is not None
     comm, pid, cpu, flags, ts = head
     body = line[b + 2:]
     code = _CODES.get(name)

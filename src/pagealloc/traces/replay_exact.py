@@ -64,6 +64,7 @@ already holds the effect of the events that ran before it was read.
 from __future__ import annotations
 
 import bisect
+from typing import Any, Callable, Final
 
 from ..mm.memmap import PG_buddy, PG_head, PG_pcp, PG_unknown
 from ..mm.mmzone import (MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, model_migratetype,
@@ -79,7 +80,7 @@ from .replay_state import (ALLOC_K, FREE_K, NONE_K, PCP_K, RESERVED_K, UNKNOWN, 
 __all__ = ["ExactReplay", "Problems"]
 
 # the third flags column of an ftrace line: h hardirq, s softirq, H hardirq in softirq, z/Z NMI
-_IRQ_CTX = frozenset(b"hsHzZ")
+_IRQ_CTX: Final = frozenset(b"hsHzZ")
 
 
 class ExactReplay(ReplayState):
@@ -105,10 +106,10 @@ class ExactReplay(ReplayState):
         self.sync_seen = False                      # its "begin" marker was read
         self.sync_deadline = 100_000                # events without it: no window
         self._compact_async = False                 # mode of the running compaction
-        self._stride = None                         # isolate_freepages()'s stride
+        self._stride: int | None = None             # isolate_freepages()'s stride
         self.marks: list[tuple[int, str]] = []
         self.snapshots: dict[str, dict] = {}        # tag -> model buddyinfo at its begin marker
-        self.on_snapshot = None                     # callback(tag, line)
+        self.on_snapshot: Callable[[str, int], None] | None = None   # callback(tag, line)
         # real buddyinfo per snapshot tag ({tag: {"nid:zone": counts}}): the model is
         # compared with it at each event of the tag's window (begin marker to end marker,
         # at most watch_events events), since the dump was read somewhere in there
@@ -117,12 +118,12 @@ class ExactReplay(ReplayState):
         self._watch: dict | None = None
         self.events = 0
         self.last_line = 0
-        self.last_when = None
+        self.last_when: bytes | float | None = None
         self.cpu_clamped = 0
         # frees from interrupts waiting for their task's next event (see _irq_free)
         self._irq_waiting: list[tuple[int, int, int]] = []      # (line, cpu, pfn)
         self._prev_batch: list[tuple] = []
-        self._mt = []
+        self._mt: list[int] = []
         for k in range(8):
             try:
                 self._mt.append(model_migratetype(k, self.cma))
@@ -432,6 +433,20 @@ class ExactReplay(ReplayState):
         revealed_free = self.revealed_free
         pbo = pageblock_order
         pageblock = mem.pageblock
+        # typed for the compiled build (mypyc): native ints, no generic arithmetic; but
+        # line, and ipfn for the per-page arrays, stay boxed (an int-typed index would be
+        # boxed again at every memoryview access; no effect in pure Python)
+        code: int
+        cpu: int
+        pfn: int
+        order: int
+        f: int
+        O: int
+        mt: int
+        lmt: int
+        pbmt: int
+        n_: Any             # list links: read and written back boxed
+        p_: Any
         for ev in batch:
             line, code, cpu, pfn, order, a, b, when = ev
             if cpu >= ncpu:
@@ -444,19 +459,20 @@ class ExactReplay(ReplayState):
                 self._problem("pfn_outside", line, f"pfn {pfn:#x} is outside the machine "
                               f"(0..{npfn - 1:#x})")
                 continue
+            ipfn: Any = pfn
             if code == ZONE_LOCKED:
                 mt = tomt[a]
-                f = flg[pfn]
-                O = ordr[pfn]
+                f = flg[ipfn]
+                O = ordr[ipfn]
                 if f & PG_buddy and O >= order:
                     zone = pb_zone[pfn >> pbo] or self._zone(pfn)
                     # del_page_from_free_list (+ rmqueue's NR_FREE_PAGES) and expand
-                    n_ = nxt[pfn]
-                    p_ = prv[pfn]
+                    n_ = nxt[ipfn]
+                    p_ = prv[ipfn]
                     nxt[p_] = n_
                     prv[n_] = p_
                     zone.nr_free[O] -= 1
-                    if mtv[pfn] != mt:
+                    if mtv[ipfn] != mt:
                         stats["list_differs"] += 1
                     if O > order:
                         expand(mm, zone, pfn, order, O, mt)
@@ -472,40 +488,40 @@ class ExactReplay(ReplayState):
                 # rmqueue_bulk's pcp refill, or straight to the caller
                 if b and mt < 3:
                     pcp = zone.pcp[cpu]
-                    pcp.lists[3 * order + mt if order <= 3 else 12 + (mt == 1)].appendleft(pfn)
+                    pcp.lists[3 * order + mt if order <= 3 else 12 + (mt == 1)].appendleft(ipfn)
                     pcp.count += 1 << order
-                    flg[pfn] = PG_pcp
-                    pcpu[pfn] = cpu
+                    flg[ipfn] = PG_pcp
+                    pcpu[ipfn] = cpu
                 else:
-                    flg[pfn] = PG_head
-                    pend[pfn] = 1
-                ordr[pfn] = order
-                mtv[pfn] = mt
-                since[pfn] = line
+                    flg[ipfn] = PG_head
+                    pend[ipfn] = 1
+                ordr[ipfn] = order
+                mtv[ipfn] = mt
+                since[ipfn] = line
             elif code == ALLOC:
-                f = flg[pfn]
-                if f == PG_pcp and ordr[pfn] == order:
+                f = flg[ipfn]
+                if f == PG_pcp and ordr[ipfn] == order:
                     zone = pb_zone[pfn >> pbo] or self._zone(pfn)
-                    pcp = zone.pcp[pcpu[pfn]]
-                    lmt = mtv[pfn]
+                    pcp = zone.pcp[pcpu[ipfn]]
+                    lmt = mtv[ipfn]
                     lst = pcp.lists[3 * order + lmt if order <= 3 else 12 + (lmt == 1)]
                     if lst[-1] != pfn:
                         self._pcp_trim(lst, pcp, pfn, True)
                     lst.pop()
                     pcp.count -= 1 << order
-                    flg[pfn] = PG_head
-                    since[pfn] = line
+                    flg[ipfn] = PG_head
+                    since[ipfn] = line
                     if lmt != b and b < 3:
                         # a pcp hit comes off the list of the requested type
                         self._fix_pageblock(pfn, b)
-                elif f & PG_head and pend[pfn] and ordr[pfn] == order:
-                    pend[pfn] = 0
-                    since[pfn] = line
+                elif f & PG_head and pend[ipfn] and ordr[ipfn] == order:
+                    pend[ipfn] = 0
+                    since[ipfn] = line
                 else:
                     self.on_alloc_slow(line, cpu, pfn, order)
             elif code == FREE:
-                f = flg[pfn]
-                if f & PG_head and not f & PG_pcp and ordr[pfn] == order and not pend[pfn]:
+                f = flg[ipfn]
+                if f & PG_head and not f & PG_pcp and ordr[ipfn] == order and not pend[ipfn]:
                     if order:
                         mem.a_flags[pfn + 1:pfn + (1 << order)] = 0
                     zone = pb_zone[pfn >> pbo] or self._zone(pfn)
@@ -513,28 +529,28 @@ class ExactReplay(ReplayState):
                     if (order <= 3 or order == 9) and pbmt != MIGRATE_ISOLATE:
                         lmt = pbmt if pbmt < 3 else 1
                         pcp = zone.pcp[cpu]
-                        pcp.lists[3 * order + lmt if order <= 3 else 12 + (lmt == 1)].append(pfn)
+                        pcp.lists[3 * order + lmt if order <= 3 else 12 + (lmt == 1)].append(ipfn)
                         pcp.count += 1 << order
-                        flg[pfn] = PG_pcp
-                        mtv[pfn] = lmt
-                        pcpu[pfn] = cpu
+                        flg[ipfn] = PG_pcp
+                        mtv[ipfn] = lmt
+                        pcpu[ipfn] = cpu
                     else:
                         mm.cpu = cpu
                         _free_one_page(mm, zone, pfn, order, pbmt, 0)
-                    since[pfn] = line
+                    since[ipfn] = line
                 else:
                     self.on_free_slow(line, cpu, pfn, order)
                 if when[33] in irqs:
                     # freed from an interrupt: its task may hold the pcp lock
                     self._irq_free(batch, line, cpu, pfn)
             elif code == BATCHED:
-                if flg[pfn] != PG_pcp:
+                if flg[ipfn] != PG_pcp:
                     self.on_batched_slow(line, cpu, pfn)
             elif code == DRAIN:
-                if flg[pfn] == PG_pcp and ordr[pfn] == order:
+                if flg[ipfn] == PG_pcp and ordr[ipfn] == order:
                     zone = pb_zone[pfn >> pbo] or self._zone(pfn)
-                    pcp = zone.pcp[pcpu[pfn]]
-                    lmt = mtv[pfn]
+                    pcp = zone.pcp[pcpu[ipfn]]
+                    lmt = mtv[ipfn]
                     lst = pcp.lists[3 * order + lmt if order <= 3 else 12 + (lmt == 1)]
                     if lst[0] != pfn:
                         self._pcp_trim(lst, pcp, pfn, False)
@@ -546,7 +562,7 @@ class ExactReplay(ReplayState):
                         self._fix_pageblock(pfn, mt)
                     mm.cpu = cpu
                     _free_one_page(mm, zone, pfn, order, mt, 0)
-                    since[pfn] = line
+                    since[ipfn] = line
                 else:
                     self.on_drain_slow(line, cpu, pfn, order, tomt[a])
             elif code == EXTFRAG:
@@ -662,6 +678,8 @@ class ExactReplay(ReplayState):
     def _watch_end(self, line: int) -> None:
         w = self._watch
         self._watch = None
+        if w is None:
+            return
         snap = self.snapshots.get(w["tag"])
         if snap is not None:
             snap["window"] = {"first_line": w["line"], "last_line": line,

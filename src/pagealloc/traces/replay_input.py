@@ -21,15 +21,16 @@ loop pays for no object per line::
 ``when`` is the bytes of the columns before the event in raw ftrace's layout
 (``comm-pid [cpu] flags timestamp``: the flags at 31..36, made so when the line
 had another layout): :func:`ts_of` reads the timestamp where a replay needs the
-time (metrics, markers, policy mode's clock), the replay reads the flags. Other events (vmscan ...) are counted in :attr:`EventBlocks.other` and
-dropped. The fast path splits each line at ``": "`` and caches what repeats
-(the event column, the fields after ``pfn=``); a line it cannot take goes to
+time (metrics, markers, policy mode's clock), the replay reads the flags. Other
+events (vmscan ...) are counted in :attr:`EventBlocks.other` and dropped. The
+fast path splits each line at ``": "`` and caches what repeats (the event
+column, the cpu column, the fields after ``pfn=``); a line it cannot take goes to
 the reader's general parser (:func:`.reader.parse_line`), so malformed lines
 are reported with the reader's messages and the same line numbers.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Final, Iterator, Mapping
 
 from .reader import (BadLines, _CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, ZONE_LOCKED, TraceEvent,
                      is_noise, iter_line_blocks, lost_events, normalize_event,
@@ -38,8 +39,11 @@ from .reader import (BadLines, _CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, ZON
 __all__ = ["EventBlocks", "ts_of", "ALLOC", "FREE", "BATCHED", "ZONE_LOCKED", "DRAIN", "EXTFRAG",
            "ISOLATE_FREE", "COMPACTION", "MARK", "LOST", "prescan"]
 
-ISOLATE_FREE, COMPACTION, MARK, LOST = 11, 12, 13, 14
-_SKIP = 15                       # an event the replay does not use
+ISOLATE_FREE: Final = 11
+COMPACTION: Final = 12
+MARK: Final = 13
+LOST: Final = 14
+_SKIP: Final = 15                       # an event the replay does not use
 
 _COMPACTION_PREFIXES = ("mm_compaction_", "mm_migrate_pages")
 
@@ -81,25 +85,25 @@ def _event_tuple(ev: TraceEvent) -> tuple | None:
     """The replay tuple of an event the general parser produced."""
     code = _code_of(ev.name)
     w = _when(ev.cpu, ev.flags, ev.ts)
+    ex: Mapping[str, Any] = ev.extra if ev.extra is not None else {}
     if code == ALLOC:
         return (ev.line, code, ev.cpu, ev.pfn, ev.order, ev.gfp, ev.migratetype, w)
     if code in (FREE, BATCHED):
         return (ev.line, code, ev.cpu, ev.pfn, ev.order, 0, 0, w)
     if code == ZONE_LOCKED:
         return (ev.line, code, ev.cpu, ev.pfn, ev.order, ev.migratetype,
-                int(ev.extra["percpu_refill"]), w)
+                int(ex["percpu_refill"]), w)
     if code == DRAIN:
         return (ev.line, code, ev.cpu, ev.pfn, ev.order, ev.migratetype, 0, w)
     if code == EXTFRAG:
-        return (ev.line, code, ev.cpu, ev.pfn, ev.order, dict(ev.extra), 0, w)
+        return (ev.line, code, ev.cpu, ev.pfn, ev.order, dict(ex), 0, w)
     if code == ISOLATE_FREE:
-        ex = ev.extra
         return (ev.line, code, ev.cpu, ex["start_pfn"], ex["nr_scanned"], ex["end_pfn"],
                 ex["nr_taken"], w)
     if code == COMPACTION:
         return (ev.line, code, ev.cpu, -1, 0, ev.name, ev.extra, w)
     if code == MARK:
-        return (ev.line, code, ev.cpu, -1, 0, str(ev.extra.get("message", "")), 0, w)
+        return (ev.line, code, ev.cpu, -1, 0, str(ex.get("message", "")), 0, w)
     return None
 
 
@@ -153,10 +157,17 @@ class EventBlocks(BadLines):
     def __iter__(self) -> Iterator[list[tuple]]:
         # raw event column -> (code, cache of the fields after pfn= -> (order, a, b));
         # code 0: the slow path
-        codes: dict[bytes, tuple[int, dict]] = {}
+        codes: dict[bytes, tuple[int, dict[bytes, tuple]]] = {}
         names: dict[bytes, str] = {}
         cpus: dict[bytes, int] = {}
         n = 0
+        line: bytes
+        p: list[bytes]
+        t: list[bytes]
+        head: bytes
+        code: int
+        cpu: int | None
+        pfn: int
         limit = self.limit
         other = self.other
         slow = self._slow
@@ -213,9 +224,10 @@ class EventBlocks(BadLines):
                 except ValueError:
                     self._bad(n, f"{names[raw]}: bad pfn {pf[4:][:30]!r}")
                     continue
-                v = tc.get(t[2])
+                tail = t[2]
+                v = tc.get(tail)
                 if v is None:
-                    v = self._tail(n, code, names[raw], t[2], tc)
+                    v = self._tail(n, code, names[raw], tail, tc)
                     if v is None:
                         continue
                 if pfn == 0 and code == ALLOC:
@@ -227,7 +239,8 @@ class EventBlocks(BadLines):
             if limit is not None and n >= limit:
                 return
 
-    def _tail(self, n: int, code: int, name: str, tail: bytes, cache: dict) -> tuple | None:
+    def _tail(self, n: int, code: int, name: str, tail: bytes,
+              cache: dict[bytes, tuple]) -> tuple | None:
         """(order, a, b) of the fields after pfn= (see the module docstring), cached."""
         try:
             order, mt, gfp, extra = parse_kmem_tail(code, tail)

@@ -14,6 +14,7 @@ impossible move is counted in :class:`Problems` with its line.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -23,14 +24,24 @@ from ..mm.mmzone import (MAX_ORDER, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PC
 from ..mm.page_alloc import __free_one_page as _free_one_page   # no name mangling in a class
 from ..mm.page_alloc import set_pageblock_migratetype
 
+if TYPE_CHECKING:
+    from ..mm.core import MM
+    from ..mm.memmap import MemMap
+    from ..mm.mmzone import Zone
+
 __all__ = ["ReplayState", "Problems", "UNKNOWN", "FREE_K", "PCP_K", "ALLOC_K", "RESERVED_K",
            "NONE_K"]
 
 # what holds a page
-UNKNOWN, FREE_K, PCP_K, ALLOC_K, RESERVED_K, NONE_K = range(6)
+UNKNOWN: Final = 0
+FREE_K: Final = 1
+PCP_K: Final = 2
+ALLOC_K: Final = 3
+RESERVED_K: Final = 4
+NONE_K: Final = 5
 _KIND_NAMES = ("unknown", "free", "pcp", "allocated", "reserved", "in no block")
-_BLOCK = PG_buddy | PG_pcp | PG_head
-_NMT = MIGRATE_TYPES
+_BLOCK: Final = PG_buddy | PG_pcp | PG_head
+_NMT: Final = MIGRATE_TYPES
 
 
 class Problems:
@@ -63,18 +74,20 @@ class ReplayState:
 
     def __init__(self, machine, *, max_detail: int = 20) -> None:
         self.machine = machine
-        mm = self.mm = machine.mm
-        self.mem = mm.mem
-        npfn = self.npfn = mm.mem.npfn
-        self.ncpu = mm.nr_cpu_ids
+        mm: MM = machine.mm
+        self.mm: MM = mm
+        self.mem: MemMap = mm.mem
+        npfn: int = mm.mem.npfn
+        self.npfn: int = npfn
+        self.ncpu: int = mm.nr_cpu_ids
         # per pfn (block heads): the CPU of a pcp entry; 1 when a zone_locked block awaits
         # its mm_page_alloc; the line of the last event that moved it
         self.a_pcpu = np.zeros(npfn, dtype=np.uint8)
         self.a_pend = np.zeros(npfn, dtype=np.uint8)
         self.a_since = np.zeros(npfn, dtype=np.int32)
-        self.pcpu = memoryview(self.a_pcpu)
-        self.pend = memoryview(self.a_pend)
-        self.since = memoryview(self.a_since)
+        self.pcpu = memoryview(self.a_pcpu)  # type: ignore[arg-type]
+        self.pend = memoryview(self.a_pend)  # type: ignore[arg-type]
+        self.since = memoryview(self.a_since)  # type: ignore[arg-type]
         self.stats: Counter = Counter()
         self.impossible = Problems(max_detail)
         self.explained = Problems(max_detail)       # odd but possible: what explains them
@@ -85,14 +98,14 @@ class ReplayState:
         # frees of pages the model had free: (line, a compaction event since?, message)
         self._free_of_free: list[tuple[int, bool, str]] = []
         self._free_of_free_n = [0, 0]
-        self.revealed_free = Counter()              # zone -> pages revealed free
-        self.revealed_alloc = Counter()
+        self.revealed_free: Counter[Any] = Counter()              # zone -> pages revealed free
+        self.revealed_alloc: Counter[Any] = Counter()
 
-    def _zone(self, pfn: int):
+    def _zone(self, pfn: int) -> Zone:
         z = self.mm.pb_zone[pfn >> pageblock_order]
         if z is None or not z.spans(pfn):
             z = self.mm.zone_of_pfn(pfn)
-        return z
+        return z        # type: ignore[return-value]   # a pfn outside every zone: None
 
     def _zkey(self, zone) -> str:
         return f"{zone.nid}:{zone.name}"
