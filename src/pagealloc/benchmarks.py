@@ -187,7 +187,7 @@ def bench_stat(n: int = 1_000_000, path: str | None = None, jobs: int | None = 2
     from pathlib import Path
     script = Path(__file__).resolve().parents[2] / "bench" / "bench_stat.py"
     spec = importlib.util.spec_from_file_location("bench_stat", script)
-    if spec is None or spec.loader is None:
+    if not script.is_file() or spec is None or spec.loader is None:
         from .errors import PageAllocError
         raise PageAllocError(f"benchmark script {script} not found (run from a checkout)")
     mod = importlib.util.module_from_spec(spec)
