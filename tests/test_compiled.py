@@ -83,3 +83,29 @@ def test_clean_removes_only_the_build(compiled_root: Path, tmp_path: Path) -> No
     assert len(gone) == len(MODULES) + 1
     assert not list(tmp_path.rglob("*.so"))
     assert {p for p in tmp_path.rglob("*.py")} == before
+
+
+def test_build_without_mypyc_is_a_clear_error(monkeypatch, tmp_path: Path, capsys) -> None:
+    import importlib
+
+    from pagealloc import compiled
+    shutil.copytree(package_root() / "pagealloc", tmp_path / "pagealloc",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    real = importlib.import_module
+
+    def no_mypyc(name, *a, **kw):
+        if name == "mypyc":
+            raise ImportError(name)
+        return real(name, *a, **kw)
+    monkeypatch.setattr(compiled.importlib, "import_module", no_mypyc)
+    with pytest.raises(compiled.PageAllocError, match=r"mypyc is not installed"):
+        build(tmp_path)
+    assert not list(tmp_path.rglob("*.so"))
+    monkeypatch.setattr(compiled, "package_root", lambda: tmp_path)
+    assert compiled.main([]) == 2
+    assert "pip install 'pagealloc[compiled]'" in capsys.readouterr().err
+
+
+def test_build_of_a_missing_source_names_it(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"mm/vmstat\.py: source missing; cannot compile"):
+        build(tmp_path)
