@@ -168,14 +168,7 @@ class ExactReplay(ReplayState):
             self.stats["structure"] += 1
             self._clear_range(h, segs[0][1])
         elif kinds <= {PCP_K, UNKNOWN}:
-            for h, o, k in segs:
-                if k == PCP_K:
-                    self._unlink_pcp(h, o)
-                else:
-                    mem.flags[h] = 0
-                    self.stats["revealed_pcp_pages"] += 1
-            if PCP_K in kinds and (len(segs) > 1 or segs[0][1] != order):
-                self.stats["structure"] += 1
+            self._take_pcp_segments(segs, kinds, order)
             self._clear_range(pfn, order)
         elif kinds <= {FREE_K, UNKNOWN, PCP_K}:
             # no zone_locked before it: a page captured by direct compaction
@@ -216,19 +209,25 @@ class ExactReplay(ReplayState):
             self._problem("batched_not_freed", line, f"mm_page_free_batched pfn {pfn:#x}: no "
                           f"mm_page_free before it; the model has {self._describe([(h, o, k)])}")
 
-    def on_drain_slow(self, line: int, cpu: int, pfn: int, order: int, mt: int) -> None:
+    def _take_pcp_segments(self, segs: list[tuple[int, int, int]], kinds: set[int],
+                           order: int) -> None:
+        """A block the trace takes off a pcp list: unlink its pcp entries; an unknown
+        page among them was a pcp page of the partial start (now revealed)."""
         mem = self.mem
+        for h, o, k in segs:
+            if k == PCP_K:
+                self._unlink_pcp(h, o)
+            else:
+                mem.flags[h] = 0
+                self.stats["revealed_pcp_pages"] += 1
+        if PCP_K in kinds and (len(segs) > 1 or segs[0][1] != order):
+            self.stats["structure"] += 1
+
+    def on_drain_slow(self, line: int, cpu: int, pfn: int, order: int, mt: int) -> None:
         segs = self.segments(pfn, order)
         kinds = {k for _h, _o, k in segs}
         if kinds <= {PCP_K, UNKNOWN}:
-            for h, o, k in segs:
-                if k == PCP_K:
-                    self._unlink_pcp(h, o)
-                else:
-                    mem.flags[h] = 0
-                    self.stats["revealed_pcp_pages"] += 1
-            if PCP_K in kinds and (len(segs) > 1 or segs[0][1] != order):
-                self.stats["structure"] += 1
+            self._take_pcp_segments(segs, kinds, order)
         elif kinds <= {ALLOC_K, UNKNOWN, PCP_K} and not self.lenient:
             self._problem("drain_of_allocated", line, f"mm_page_pcpu_drain pfn {pfn:#x} order "
                           f"{order}: the model has {self._describe(segs)}")
