@@ -17,7 +17,6 @@ Needs mypy (which ships mypyc) and a C compiler: ``pip install 'pagealloc[compil
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 import subprocess
 import sys
@@ -102,14 +101,11 @@ def build(root: Path | None = None, *, verbose: bool = False) -> list[Path]:
     clean(root)
     builddir = root / "build"
     had_builddir = builddir.exists()
-    env = dict(os.environ)
-    env.setdefault("MYPYC_OPT_LEVEL", "3")
     # Only the compiled modules must type-check: the rest of the package is read for
     # its types (--follow-imports=silent) but stays interpreted and unchecked.
     cmd = [sys.executable, "-m", "mypyc", "--follow-imports=silent",
            "--ignore-missing-imports", *MODULES]
-    proc = subprocess.run(cmd, cwd=root, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if not had_builddir:
         shutil.rmtree(builddir, ignore_errors=True)
     if verbose:

@@ -15,7 +15,7 @@ from .errors import PageAllocError
 from .mm.core import MM
 from .mm.mmzone import MAX_ORDER
 from .mm.page_alloc import __alloc_pages as _alloc_pages
-from .mm.pcp import API_BAD_CPU, api_alloc_pages, api_free_pages
+from .mm.pcp import API_BAD_ARGS, api_alloc_pages, api_free_pages
 
 _T = TypeVar("_T")
 
@@ -46,32 +46,28 @@ class AllocAPI:
                     nid: int | None = None, nodemask: Iterable[int] | None = None) -> int | None:
         """alloc_pages(): the pfn of a 2^order block, or None on failure."""
         c = self.default_cpu if cpu is None else cpu
-        if nodemask is None:
+        if nodemask is None and (nid is None or nid >= 0):
             pfn = api_alloc_pages(self.mm, gfp, order, c, -1 if nid is None else nid)
-            if pfn >= 0:
-                return pfn
-            if pfn == -1:
-                return None
-        else:
-            pfn = API_BAD_CPU
+            if pfn != API_BAD_ARGS:
+                return None if pfn < 0 else pfn
+        # a nodemask, or an argument api_alloc_pages refused (the checks below say which)
         mm = self.mm
         self._cpu(c)
         if order < 0 or order >= MAX_ORDER:
             raise PageAllocError(f"order {order} out of range 0..{MAX_ORDER - 1}")
         if nid is not None and not 0 <= nid < len(mm.nodes):
             raise PageAllocError(f"node {nid} does not exist (nodes 0..{len(mm.nodes) - 1})")
-        if pfn != API_BAD_CPU or nodemask is None:
-            raise PageAllocError(f"alloc_pages: unexpected argument error {pfn}")
         mm.cpu = c
         pref = mm.cpu_to_node[c] if nid is None else nid
-        pfn = _alloc_pages(mm, int(gfp), order, pref, frozenset(nodemask))
+        pfn = _alloc_pages(mm, int(gfp), order, pref,
+                           None if nodemask is None else frozenset(nodemask))
         return None if pfn < 0 else pfn
 
     def free_pages(self, pfn: int, order: int = 0, cpu: int | None = None) -> bool:
         """__free_pages(): False (and a Bad page report) when the block is not allocated."""
         c = self.default_cpu if cpu is None else cpu
         r = api_free_pages(self.mm, pfn, order, c)
-        if r >= 0:
+        if r != API_BAD_ARGS:
             return r == 1
         self._cpu(c)
         npfn = self.mm.mem.npfn

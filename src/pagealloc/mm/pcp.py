@@ -518,36 +518,33 @@ def free_pages_fast(mm: MM, pfn: int, order: int) -> None:
     __free_pages(mm, pfn, order)
 
 
-# The facade's entry points (machine.Machine.alloc_pages / free_pages): argument checks
-# and the running CPU set here, next to the fast paths, so that a compiled build
-# (compiled.py) runs the whole call natively. Not kernel functions. Negative codes
-# below -1 name the argument at fault; the facade turns them into its errors.
-API_BAD_CPU: Final = -2
-API_BAD_ORDER: Final = -3
-API_BAD_NODE: Final = -4
-API_BAD_PFN: Final = -5
+# The facade's entry points (machine_api.AllocAPI.alloc_pages / free_pages): argument
+# checks and the running CPU set here, next to the fast paths, so that a compiled build
+# (compiled.py) runs the whole call natively. Not kernel functions. API_BAD_ARGS says
+# an argument is out of range; the facade finds which and words the error.
+API_BAD_ARGS: Final = -2
 
 
 def api_alloc_pages(mm: MM, gfp: int, order: int, cpu: int, nid: int) -> int:
-    """alloc_pages() on ``cpu`` (nid -1: the CPU's node): a pfn, -1 on failure, or API_BAD_*."""
+    """alloc_pages() on ``cpu`` (nid -1: the CPU's node): a pfn, -1 on failure, or API_BAD_ARGS."""
     if cpu >= mm.nr_cpu_ids or cpu < 0 or not mm.cpu_online[cpu]:
-        return API_BAD_CPU
+        return API_BAD_ARGS
     if order < 0 or order >= MAX_ORDER:
-        return API_BAD_ORDER
+        return API_BAD_ARGS
     if nid < 0:
         nid = mm.cpu_to_node[cpu]
     elif nid >= len(mm.nodes):
-        return API_BAD_NODE
+        return API_BAD_ARGS
     mm.cpu = cpu
     return alloc_pages_fast(mm, gfp, order, nid)
 
 
 def api_free_pages(mm: MM, pfn: int, order: int, cpu: int) -> int:
-    """__free_pages() on ``cpu``: 1, 0 when it was a bad free (reported), or API_BAD_*."""
+    """__free_pages() on ``cpu``: 1, 0 when it was a bad free (reported), or API_BAD_ARGS."""
     if cpu >= mm.nr_cpu_ids or cpu < 0 or not mm.cpu_online[cpu]:
-        return API_BAD_CPU
+        return API_BAD_ARGS
     if pfn < 0 or pfn >= mm.mem.npfn:
-        return API_BAD_PFN
+        return API_BAD_ARGS
     mm.cpu = cpu
     before = mm.nr_bad_pages
     free_pages_fast(mm, pfn, order)

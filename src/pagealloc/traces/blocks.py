@@ -24,7 +24,6 @@ __all__ = ["BLOCK_SIZE", "compression", "iter_text_blocks", "iter_line_blocks"]
 BLOCK_SIZE: Final = 1 << 18                # fits the L2 cache with its lines: faster than 1 MiB
 
 
-
 def compression(path: str) -> str:
     """The compression of ``path`` from its magic bytes: "", "xz", "gz" or "bz2"."""
     if path == "-":
