@@ -22,18 +22,29 @@ loop pays for no object per line::
 (``comm-pid [cpu] flags timestamp``: the flags at 31..36, made so when the line
 had another layout): :func:`ts_of` reads the timestamp where a replay needs the
 time (metrics, markers, policy mode's clock), the replay reads the flags. Other
-events (vmscan ...) are counted in :attr:`EventBlocks.other` and dropped. The
-fast path splits each line at ``": "`` and caches what repeats (the event
-column, the cpu column, the fields after ``pfn=``); a line it cannot take goes to
-the reader's general parser (:func:`.reader.parse_line`), so malformed lines
-are reported with the reader's messages and the same line numbers.
+events (vmscan ...) are counted in :attr:`EventBlocks.other` and dropped.
+
+Three readers, fastest first, each passing what it cannot take to the next:
+
+* :func:`.rawscan.scan_block` reads the kmem page events of raw ftrace text a block
+  at a time with numpy (columns at fixed offsets); per line there remains a dict
+  lookup of the fields after ``pfn=`` and the tuple;
+* the per-line reader splits a line at ``": "`` and caches what repeats (the event
+  column, the cpu column, the fields after ``pfn=``): trace-cmd report and perf
+  script output, and raw lines in an odd layout;
+* the reader's general parser (:func:`.reader.parse_line`), so malformed lines are
+  reported with the reader's messages and the same line numbers.
+
+All three give the same tuple for a line (tests/traces/test_rawscan.py).
 """
 from __future__ import annotations
 
 from typing import Any, Final, Iterator, Mapping
 
+from .blocks import iter_text_blocks
+from .rawscan import EVENT_PREFIXES, scan_block
 from .reader import (BadLines, _CODES, ALLOC, BATCHED, DRAIN, EXTFRAG, FREE, ZONE_LOCKED, TraceEvent,
-                     is_noise, iter_line_blocks, lost_events, normalize_event,
+                     is_noise, lost_events, normalize_event,
                      parse_kmem_tail, parse_line)
 
 __all__ = ["EventBlocks", "ts_of", "ALLOC", "FREE", "BATCHED", "ZONE_LOCKED", "DRAIN", "EXTFRAG",
@@ -66,6 +77,9 @@ def ts_of(when) -> float:
         return float(when[when.rfind(b" ") + 1:])
     except (ValueError, TypeError):
         return float("nan")
+
+
+_NAME_OF: Final = {code: p.split(b":")[0].decode() for p, code in EVENT_PREFIXES}
 
 
 def _code_of(name: str) -> int:
@@ -113,15 +127,27 @@ class EventBlocks(BadLines):
     :param skip_bad: count malformed lines in :attr:`bad_lines` instead of raising
         :class:`~pagealloc.errors.InputError` (file:line).
     :param limit: stop after this many lines.
+    :param scan: read raw ftrace lines a block at a time with numpy (:mod:`.rawscan`);
+        False reads every line on its own (the same tuples, slower).
 
     After (or during) iteration: :attr:`lines`, :attr:`bad_lines`, :attr:`first_bad`,
     :attr:`lost_events`, :attr:`other` ({event name: count} of dropped events).
     """
 
-    def __init__(self, path: str, *, skip_bad: bool = False, limit: int | None = None) -> None:
+    def __init__(self, path: str, *, skip_bad: bool = False, limit: int | None = None,
+                 scan: bool = True) -> None:
         self._init_bad(path, skip_bad)
         self.limit = limit
+        self.scan = scan
         self.other: dict[str, int] = {}
+        # the per-line reader's caches: raw event column -> (code, cache of the fields
+        # after pfn= -> (order, a, b)), code 0 for the slow path; its event names; the
+        # cpu column
+        self._codes: dict[bytes, tuple[int, dict[bytes, tuple]]] = {}
+        self._names: dict[bytes, str] = {}
+        self._cpus: dict[bytes, int] = {}
+        # the block scan's caches of the fields after pfn=, per event code
+        self._tcs: list[dict[bytes, tuple]] = [{} for _ in range(EXTFRAG + 1)]
 
     def _slow(self, n: int, line: bytes, out: list) -> None:
         """A line the fast split could not take."""
@@ -155,12 +181,69 @@ class EventBlocks(BadLines):
             out.append(t)
 
     def __iter__(self) -> Iterator[list[tuple]]:
-        # raw event column -> (code, cache of the fields after pfn= -> (order, a, b));
-        # code 0: the slow path
-        codes: dict[bytes, tuple[int, dict[bytes, tuple]]] = {}
-        names: dict[bytes, str] = {}
-        cpus: dict[bytes, int] = {}
         n = 0
+        limit = self.limit
+        tcs = self._tcs
+        slow_lines = self._lines
+        i: int
+        c: int
+        ln: int
+        pfn: int
+        s: int
+        e: int
+        inf: int
+        for text in iter_text_blocks(self.path):
+            out: list[tuple] = []
+            sb = scan_block(text) if self.scan else None
+            if sb is None:
+                lines = text.split(b"\n")
+                lines.pop()
+                if limit is not None and n + len(lines) > limit:
+                    lines = lines[:max(0, limit - n)]
+                n = slow_lines(lines, n, out)
+            else:
+                append = out.append
+                ends = sb.end
+                infos = sb.info
+                m = sb.n if limit is None or n + sb.n <= limit else max(0, limit - n)
+                s = 0
+                for i in range(m):
+                    e = ends[i]
+                    inf = infos[i]
+                    c = inf & 7
+                    if c == 0:
+                        slow_lines([text[s:e]], n + i, out)
+                        s = e + 1
+                        continue
+                    ln = n + i + 1
+                    tc = tcs[c]
+                    t = text[s + ((inf >> 20) & 255):e]
+                    v = tc.get(t)
+                    if v is None:
+                        v = self._tail(ln, c, _NAME_OF[c], t, tc)
+                        if v is None:
+                            s = e + 1
+                            continue
+                    pfn = inf >> 28
+                    if pfn == 0 and c == ALLOC:
+                        pfn = -1
+                    append((ln, c, (inf >> 3) & 1023, pfn, v[0], v[1], v[2],
+                            text[s:s + ((inf >> 13) & 127)]))
+                    s = e + 1
+                n += m
+            self.lines = n
+            if out:
+                yield out
+            if limit is not None and n >= limit:
+                return
+
+    def _lines(self, block: list[bytes], n: int, out: list) -> int:
+        """Read lines one by one (those the block scan did not take): the split at
+        ``": "``, with caches of what repeats. ``n`` is the line number before the
+        first; returns the last one's."""
+        codes = self._codes
+        names = self._names
+        cpus = self._cpus
         line: bytes
         p: list[bytes]
         t: list[bytes]
@@ -168,76 +251,67 @@ class EventBlocks(BadLines):
         code: int
         cpu: int | None
         pfn: int
-        limit = self.limit
         other = self.other
         slow = self._slow
-        for block in iter_line_blocks(self.path):
-            out: list[tuple] = []
-            append = out.append
-            if limit is not None and n + len(block) > limit:
-                block = block[:max(0, limit - n)]
-            for n, line in enumerate(block, n + 1):
-                p = line.split(b": ", 2)
-                if len(p) != 3:
+        append = out.append
+        for n, line in enumerate(block, n + 1):
+            p = line.split(b": ", 2)
+            if len(p) != 3:
+                slow(n, line, out)
+                continue
+            raw = p[1]
+            ent = codes.get(raw)
+            if ent is None:
+                name = normalize_event(raw)
+                ent = codes[raw] = (0 if name is None else _code_of(name), {})
+                if name is not None:
+                    names[raw] = name
+            code, tc = ent
+            if code > EXTFRAG or code == 0:
+                if code == 0:
+                    slow(n, line, out)
+                elif code == _SKIP:
+                    nm = names[raw]
+                    other[nm] = other.get(nm, 0) + 1
+                else:
+                    self._generic(n, line, names[raw], out)
+                continue
+            head = p[0]
+            # raw ftrace pads comm to 16 and pid to 7: "[ccc]" sits at 25..30
+            cpu = cpus.get(head[25:30])
+            if cpu is None:
+                k = head.rfind(b"]")
+                i = head.rfind(b"[", 0, k)
+                key = head[i + 1:k]
+                if i < 0 or not key.isdigit():
                     slow(n, line, out)
                     continue
-                raw = p[1]
-                ent = codes.get(raw)
-                if ent is None:
-                    name = normalize_event(raw)
-                    ent = codes[raw] = (0 if name is None else _code_of(name), {})
-                    if name is not None:
-                        names[raw] = name
-                code, tc = ent
-                if code > EXTFRAG or code == 0:
-                    if code == 0:
-                        slow(n, line, out)
-                    elif code == _SKIP:
-                        nm = names[raw]
-                        other[nm] = other.get(nm, 0) + 1
-                    else:
-                        self._generic(n, line, names[raw], out)
-                    continue
-                head = p[0]
-                # raw ftrace pads comm to 16 and pid to 7: "[ccc]" sits at 25..30
-                cpu = cpus.get(head[25:30])
-                if cpu is None:
-                    k = head.rfind(b"]")
-                    i = head.rfind(b"[", 0, k)
-                    key = head[i + 1:k]
-                    if i < 0 or not key.isdigit():
-                        slow(n, line, out)
-                        continue
-                    cpu = int(key)
-                    if i == 25 and k == 29 and head[30:31] == b" ":
-                        cpus[head[25:30]] = cpu
-                    else:
-                        head = _when(cpu, head[k + 1:].split()[0] if len(head[k + 1:].split())
-                                     > 1 else b".....", head[head.rfind(b" ") + 1:])
-                t = p[2].split(b" ", 2)
-                if len(t) != 3 or t[1][:4] != b"pfn=":
-                    slow(n, line, out)
-                    continue
-                pf = t[1]
-                try:
-                    pfn = int(pf[6:], 16) if pf[4:6] == b"0x" else int(pf[4:])
-                except ValueError:
-                    self._bad(n, f"{names[raw]}: bad pfn {pf[4:][:30]!r}")
-                    continue
-                tail = t[2]
-                v = tc.get(tail)
+                cpu = int(key)
+                if i == 25 and k == 29 and head[30:31] == b" ":
+                    cpus[head[25:30]] = cpu
+                else:
+                    head = _when(cpu, head[k + 1:].split()[0] if len(head[k + 1:].split())
+                                 > 1 else b".....", head[head.rfind(b" ") + 1:])
+            t = p[2].split(b" ", 2)
+            if len(t) != 3 or t[1][:4] != b"pfn=":
+                slow(n, line, out)
+                continue
+            pf = t[1]
+            try:
+                pfn = int(pf[6:], 16) if pf[4:6] == b"0x" else int(pf[4:])
+            except ValueError:
+                self._bad(n, f"{names[raw]}: bad pfn {pf[4:][:30]!r}")
+                continue
+            tail = t[2]
+            v = tc.get(tail)
+            if v is None:
+                v = self._tail(n, code, names[raw], tail, tc)
                 if v is None:
-                    v = self._tail(n, code, names[raw], tail, tc)
-                    if v is None:
-                        continue
-                if pfn == 0 and code == ALLOC:
-                    pfn = -1
-                append((n, code, cpu, pfn, v[0], v[1], v[2], head))
-            self.lines = n
-            if out:
-                yield out
-            if limit is not None and n >= limit:
-                return
+                    continue
+            if pfn == 0 and code == ALLOC:
+                pfn = -1
+            append((n, code, cpu, pfn, v[0], v[1], v[2], head))
+        return n
 
     def _tail(self, n: int, code: int, name: str, tail: bytes,
               cache: dict[bytes, tuple]) -> tuple | None:
