@@ -146,6 +146,7 @@ class EventBlocks(BadLines):
         self._codes: dict[bytes, tuple[int, dict[bytes, tuple]]] = {}
         self._names: dict[bytes, str] = {}
         self._cpus: dict[bytes, int] = {}
+        self._whens: dict[tuple[int, bytes], bytes] = {}     # (cpu, flags) -> when's prefix
         # the block scan's caches of the fields after pfn=, per event code
         self._tcs: list[dict[bytes, tuple]] = [{} for _ in range(EXTFRAG + 1)]
 
@@ -244,6 +245,7 @@ class EventBlocks(BadLines):
         codes = self._codes
         names = self._names
         cpus = self._cpus
+        whens = self._whens
         line: bytes
         p: list[bytes]
         t: list[bytes]
@@ -290,9 +292,16 @@ class EventBlocks(BadLines):
                 if i == 25 and k == 29 and head[30:31] == b" ":
                     cpus[head[25:30]] = cpu
                 else:
-                    head = _when(cpu, head[k + 1:].split()[0] if len(head[k + 1:].split())
-                                 > 1 else b".....", head[head.rfind(b" ") + 1:])
-            t = p[2].split(b" ", 2)
+                    # another layout (trace-cmd pads the pid to 5, perf prints no flags):
+                    # the same columns rebuilt in raw ftrace's, the prefix cached
+                    rest = head[k + 1:].split()
+                    flags = rest[0] if len(rest) > 1 else b"....."
+                    pre = whens.get((cpu, flags))
+                    if pre is None:
+                        pre = whens[(cpu, flags)] = _when(cpu, flags, b"")
+                    head = pre + head[head.rfind(b" ") + 1:]
+            # trace-cmd pads the event column: blanks before page=
+            t = p[2].split(None, 2)
             if len(t) != 3 or t[1][:4] != b"pfn=":
                 slow(n, line, out)
                 continue
