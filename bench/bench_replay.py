@@ -7,7 +7,8 @@ can still hold the forking parent's) is the replay's own:
 * throughput (events/s of the replay loop, setup excluded; wall time included) in exact
   mode on the oracle's m1g-smp2 trace (set 1: a partial start) and set2/m1g-smp2 (a
   kpageflags start), each from its .xz (decompressed in a helper thread) and from
-  plain text;
+  plain text; and set2/m1g-smp2 rewritten as trace-cmd report and perf script would
+  print it (the per-line reader's speed: the block scan reads raw ftrace only);
 * peak memory on a 10-million-line trace made from set2/m256-smp1 (310,902 lines):
   33 copies, copy k with every pfn moved up by k x 0x10000 (the 256 MiB machine's
   span), so each copy replays consistently in its own part of an 8.6 GiB machine
@@ -33,6 +34,7 @@ from pathlib import Path
 __all__ = ["run", "relocated_trace", "measure"]
 
 from pagealloc.sources.reference import oracle_dir  # noqa: E402
+from pagealloc.traces.layouts import relayout  # noqa: E402
 ORACLE = oracle_dir()
 SRC = Path(__file__).resolve().parents[1] / "src"
 SPAN = 0x10000                              # pfns of set2/m256-smp1's machine
@@ -95,6 +97,21 @@ def _plain(xz: Path) -> Path:
 
 
 _PFN = re.compile(rb"(pfn=|range=\(|~ )0x([0-9a-f]+)")
+def _relayout_file(xz: Path, layout: str) -> Path:
+    """(once) the trace in ``layout``, in the temp directory."""
+    d = Path(tempfile.gettempdir()) / "pagealloc-bench"
+    d.mkdir(parents=True, exist_ok=True)
+    out = d / (xz.parent.parent.name + "-" + xz.parent.name + "-" + layout + ".txt")
+    if not out.exists():
+        tmp = out.with_suffix(".part")
+        with lzma.open(xz, "rt") as f, open(tmp, "w") as g:
+            if layout == "trace-cmd":
+                g.write("cpus=2\n")
+            for line in f:
+                if not line.startswith("#"):
+                    g.write(relayout(line.rstrip("\n"), layout) + "\n")
+        tmp.replace(out)
+    return out
 
 
 def relocated_trace(lines: int) -> Path:
@@ -138,13 +155,16 @@ def run(lines: int = 10_000_000, big: bool = True) -> dict:
             start=str(o / "set2" / "m1g-smp2"), at="before"),
     }
     for name, kw in cases.items():
-        for form in ("xz", "plain"):
+        forms = ("xz", "plain") + (("trace-cmd", "perf") if name.startswith("set2") else ())
+        for form in forms:
             k = dict(kw)
             if form == "plain":
                 k["trace"] = str(_plain(Path(kw["trace"])))
+            elif form != "xz":
+                k["trace"] = str(_relayout_file(Path(kw["trace"]), form))
             r = measure(**k)
             out[f"{name} [{form}]"] = r
-            print(f"{name:34} {form:5}: {r['events']:>9,} events, {r['events_per_s']:>9,.0f} "
+            print(f"{name:34} {form:9}: {r['events']:>9,} events, {r['events_per_s']:>9,.0f} "
                   f"events/s (loop {r['loop_seconds']:.1f} s, setup {r['setup_seconds']:.1f} s), "
                   f"impossible {r['impossible']}, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB",
                   file=sys.stderr)

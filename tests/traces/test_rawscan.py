@@ -8,7 +8,6 @@ with the damage a real file can hold; the oracle's traces are compared whole.
 from __future__ import annotations
 
 import lzma
-import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pagealloc.errors import InputError
+from pagealloc.traces.layouts import relayout
 from pagealloc.traces.rawscan import EVENT_PREFIXES, scan_block
 from pagealloc.traces.replay_input import (ALLOC, DRAIN, FREE, ZONE_LOCKED, EventBlocks,
                                             ts_of)
@@ -165,23 +165,6 @@ def test_oracle_traces_read_the_same_with_the_scan(oracle, trace):
     assert len(events) > 10_000
 
 
-_RAW = re.compile(r"^(.{16})-(\d+)\s+\[(\d{3})\] (\S{5})\s+(\S+): ([a-z_]+): (.*)$")
-
-
-def _relayout(line: str, layout: str) -> str:
-    """A raw ftrace line as trace-cmd report or perf script would print it."""
-    m = _RAW.match(line)
-    if not m:
-        return line
-    comm, pid, cpu, flags, ts, ev, fields = m.groups()
-    if layout == "trace-cmd":
-        f = re.match(r"page=\S+ pfn=(0x[0-9a-f]+)(.*)", fields)
-        if f:      # trace-cmd prints a pointer of its own making
-            fields = f"page=0xffffea{int(f.group(1), 16) * 64:010x} pfn={f.group(1)}{f.group(2)}"
-        return f"{comm.strip():>16}-{int(pid):<5} [{cpu}] {flags} {ts:>12}: {ev + ':':<21} {fields}"
-    return f"{comm.strip():>16} {int(pid):>6} [{cpu}] {ts:>12}: {'kmem:' + ev:>30}: {fields}"
-
-
 @pytest.mark.parametrize("layout", ["trace-cmd", "perf"])
 def test_other_layouts_give_the_raw_tuples(oracle, tmp_path, layout):
     with lzma.open(oracle / "set2" / "m256-smp1" / "trace.txt.xz", "rt") as f:
@@ -189,10 +172,16 @@ def test_other_layouts_give_the_raw_tuples(oracle, tmp_path, layout):
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(lines) + "\n")
     other = tmp_path / "other.txt"
-    other.write_text("\n".join(_relayout(ln, layout) for ln in lines) + "\n")
+    other.write_text("\n".join(relayout(ln, layout) for ln in lines) + "\n")
     want = _read(raw, scan=True, skip_bad=False)
     got = _read(other, scan=True, skip_bad=False)
     if layout == "perf":       # perf prints no flags
         want = ([ev[:7] + (b".....", ev[8]) for ev in want[0]],) + want[1:]
     assert got == want
     assert got[2] == 0 and len(got[0]) + sum(got[4].values()) == len(lines) == 30_000
+
+
+def test_relayout_refuses_an_unknown_layout():
+    with pytest.raises(ValueError, match="trace-cmd"):
+        relayout("x", "ftrace-json")
+    assert relayout("# tracer: nop", "perf") == "# tracer: nop"
