@@ -40,7 +40,6 @@ _PAD = b"\0" * 128                          # room for the gathers past the last
 _TS_MIN = 12                                # "%5llu.%06lu"
 _TS_MAX = 20
 _PFN_DIGITS = 15                            # more goes to the per-line reader (int64)
-_ONES = np.uint64(0x0101010101010101)
 _U8 = np.uint8
 
 
