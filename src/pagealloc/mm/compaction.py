@@ -881,14 +881,17 @@ def isolate_migratepages_block(mm, cc: "CompactControl", low_pfn: int, end_pfn: 
     # Visit only the pfns where something happens (free blocks and compound pages
     # to step over, LRU pages to isolate); every other pfn costs one scan, as in
     # isolate_migratepages_block's loop.
+    # The stops: free block heads, allocated compound heads, order-0 LRU pages; with
+    # skip_on_failure also every other page in use (each dooms its order block), which
+    # makes them every head, pcp or reserved page.
     fl = mem.a_flags[low_pfn:end_pfn]
-    od = mem.a_order[low_pfn:end_pfn]
-    lru_head = ((fl & PG_head) != 0) & ((fl & PG_lru) != 0) & (od == 0)
-    stops_mask = ((fl & PG_buddy) != 0) | (((fl & PG_head) != 0) & ((od > 0) | lru_head))
     skip_on_failure = cc.direct_compaction and cc.mode == MIGRATE_ASYNC
     if skip_on_failure:
-        in_use = (fl & (PG_head | PG_pcp | PG_reserved)) != 0
-        stops_mask |= in_use & ~lru_head
+        stops_mask = (fl & (PG_buddy | PG_head | PG_pcp | PG_reserved)) != 0
+    else:
+        od = mem.a_order[low_pfn:end_pfn]
+        stops_mask = ((fl & PG_buddy) != 0) | (((fl & PG_head) != 0)
+                                               & ((od > 0) | ((fl & PG_lru) != 0)))
     stops = np.flatnonzero(stops_mask)
     cur = low_pfn
     hit_limit = False
