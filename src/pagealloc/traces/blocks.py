@@ -125,26 +125,24 @@ def _read_blocks(path: str, block_size: int, start: int = 0,
     q: queue.Queue = queue.Queue(maxsize=3)
     stop = threading.Event()
 
+    def put(item: object) -> None:
+        """Hand an item to the consumer, unless it has stopped reading."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def produce() -> None:
         try:
             while not stop.is_set():
                 b = f.read(block_size * _READ_AHEAD)
-                item: object = b
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                put(b)
                 if not b:
                     return
         except BaseException as e:  # handed to the consumer
-            while not stop.is_set():
-                try:
-                    q.put(e, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
+            put(e)
         finally:
             f.close()
 

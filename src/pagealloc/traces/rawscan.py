@@ -44,25 +44,26 @@ _U8 = np.uint8
 
 
 def _prefix_table() -> tuple[np.ndarray, ...]:
-    """The event prefixes keyed by their bytes 8..15 (after "mm_page_"), sorted: the key,
-    the prefix and its byte mask as four little-endian words, its length, its code."""
+    """The event prefixes sorted by their bytes 8..15 (after "mm_page_", the key that
+    tells them apart): the key, the prefix's bytes 16..23 and 24..31 as little-endian
+    words with their byte masks, its length, its code. Bytes 0..7 are "mm_page_" for
+    all."""
     rows = []
     for pat, code in EVENT_PREFIXES:
+        assert pat.startswith(b"mm_page_") and len(pat) <= 32
         b = pat.ljust(32, b"\0")
         m = (b"\xff" * len(pat)).ljust(32, b"\0")
-        rows.append((int.from_bytes(b[8:16], "little"), np.frombuffer(b, "<u8"),
-                     np.frombuffer(m, "<u8"), len(pat), code))
+        w, mw = np.frombuffer(b, "<u8"), np.frombuffer(m, "<u8")
+        rows.append((int(w[1]), w[2], w[3], mw[2], mw[3], len(pat), code))
     rows.sort(key=lambda r: r[0])
     if len({r[0] for r in rows}) != len(rows):
         raise AssertionError("event prefixes must differ in their bytes 8..15")
-    return (np.array([r[0] for r in rows], np.uint64), np.array([r[1] for r in rows]),
-            np.array([r[2] for r in rows]), np.array([r[3] for r in rows], np.int64),
-            np.array([r[4] for r in rows], np.int64))
+    cols = list(zip(*rows))
+    return (np.array(cols[0], np.uint64), *(np.array(c, np.uint64) for c in cols[1:5]),
+            np.array(cols[5], np.int64), np.array(cols[6], np.int64))
 
 
-_KEYS, _PWORDS, _PMASKS, _PLEN, _PCODE = _prefix_table()
-_P2, _P3 = _PWORDS[:, 2].copy(), _PWORDS[:, 3].copy()
-_M2, _M3 = _PMASKS[:, 2].copy(), _PMASKS[:, 3].copy()
+_KEYS, _P2, _P3, _M2, _M3, _PLEN, _PCODE = _prefix_table()
 _MM_PAGE = np.uint64(int.from_bytes(b"mm_page_", "little"))
 
 
