@@ -185,3 +185,14 @@ def test_relayout_refuses_an_unknown_layout():
     with pytest.raises(ValueError, match="trace-cmd"):
         relayout("x", "ftrace-json")
     assert relayout("# tracer: nop", "perf") == "# tracer: nop"
+
+
+@pytest.mark.parametrize("scan", [True, False])
+def test_a_cut_compaction_range_is_a_bad_line(tmp_path, scan):
+    # found by the hypothesis test: "...: mm_compaction_isolate_freepages: r" crashed
+    p = tmp_path / "t.txt"
+    p.write_text(_line("t", 0, 0, ".....", "0.000000", "mm_compaction_isolate_freepages", "r"))
+    with pytest.raises(InputError) as e:
+        _read(p, scan=scan, skip_bad=False)
+    assert e.value.line == 1 and "range=" in str(e.value)
+    assert _read(p, scan=scan)[2] == 1

@@ -521,18 +521,20 @@ def generic_event(n: int, ts: float, cpu: int, who: tuple[str, int], name: str, 
         extra: Mapping[str, object] = MappingProxyType({"message": text})
     else:
         f = parse_fields(text)
-        if f is None:
-            extra = MappingProxyType({"text": text})
-        elif name in ("mm_compaction_isolate_freepages", "mm_compaction_isolate_migratepages"):
-            rng = f.get("range", "").strip("()").split("~")
+        if name in ("mm_compaction_isolate_freepages", "mm_compaction_isolate_migratepages"):
+            # their ranges are used: fields that cannot be read are a malformed line
+            fd = f or {}
+            rng = fd.get("range", "").strip("()").split("~")
             try:
                 start, end = (_int(x.strip()) for x in rng)
                 ex = {"start_pfn": start, "end_pfn": end,
-                      "nr_scanned": _int(f["nr_scanned"]), "nr_taken": _int(f["nr_taken"])}
+                      "nr_scanned": _int(fd["nr_scanned"]), "nr_taken": _int(fd["nr_taken"])}
             except (ValueError, KeyError):
                 raise ValueError("expected range=(start ~ end) nr_scanned= nr_taken=") from None
             pfn = start
             extra = MappingProxyType(ex)
+        elif f is None:
+            extra = MappingProxyType({"text": text})
         else:
             extra = MappingProxyType(f)
     return _new_event(TraceEvent, (n, ts, cpu, who[0], who[1], name, pfn, None, None, None,
